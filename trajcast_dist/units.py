@@ -5,7 +5,8 @@ from ase import units as _ase_units
 from ase.data import atomic_masses
 
 __all__ = ["KB_EV_PER_K", "AMU_A2_PER_FS2_IN_EV", "masses_amu", "kinetic_energy_ev",
-           "temperature_k", "mb_vrms_A_per_fs", "ASE_VELOCITY_TO_A_PER_FS"]
+           "temperature_k", "mb_vrms_A_per_fs", "ASE_VELOCITY_TO_A_PER_FS",
+           "velocities_to_ase", "velocities_from_ase"]
 
 _AMU_KG = 1.66053906660e-27
 _EV_J = 1.602176634e-19
@@ -34,3 +35,13 @@ def temperature_k(kinetic_ev: float, n_dof: int) -> float:
 def mb_vrms_A_per_fs(mass_amu: float, temperature: float) -> float:
     """Maxwell–Boltzmann root-mean-square speed √(3 k_B T / m) in Å/fs."""
     return float(np.sqrt(3.0 * KB_EV_PER_K * temperature / (mass_amu * AMU_A2_PER_FS2_IN_EV)))
+
+
+def velocities_to_ase(v_A_per_fs):
+    """Å/fs → ASE's internal velocity unit (what `Atoms.set_velocities` expects)."""
+    return np.asarray(v_A_per_fs) / ASE_VELOCITY_TO_A_PER_FS
+
+
+def velocities_from_ase(v_ase):
+    """ASE's internal velocity unit (`Atoms.get_velocities()`) → Å/fs."""
+    return np.asarray(v_ase) * ASE_VELOCITY_TO_A_PER_FS

@@ -1,0 +1,111 @@
+"""Potential-energy distribution of frames re-evaluated with the reference force field (paper Figs. 2B, 3C).
+
+The energy function is a parameter, `energy_fn(frames: list[ase.Atoms]) -> np.ndarray` (eV per frame), so this
+module does not depend on how energies are computed; the pipeline binds it to the reference force field
+(`trajcast_dist.data.potential_energies(frames, system)`, LAMMPS). Histogram overlap (our definition):
+
+    overlap = Σ_bins min(p_a, p_b) Δ  on shared bins spanning both samples, p normalised to unit area (∈ [0, 1]).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from trajcast_dist.errors import UserError
+
+__all__ = ["EnergyResult", "EnergyAccumulator", "energy_distribution", "histogram_overlap", "shared_edges",
+           "reference_energy_function"]
+
+EnergyFunction = Callable[[list], np.ndarray]
+
+
+@dataclass
+class EnergyResult:
+    """Per-frame potential energies (eV) and their histogram (density over `edges_ev`)."""
+    energies_ev: np.ndarray
+    mean_ev: float
+    sigma_ev: float
+    edges_ev: np.ndarray
+    density: np.ndarray
+
+
+class EnergyAccumulator:
+    """Collects frames while a trajectory streams by and evaluates them in batches of `chunk`, so only one
+    batch of Atoms is held at a time (the force-field call has a per-call start-up cost worth amortising)."""
+
+    def __init__(self, energy_fn: EnergyFunction, chunk: int = 256):
+        self.energy_fn = energy_fn
+        self.chunk = chunk
+        self._batch: list = []
+        self._energies: list[np.ndarray] = []
+
+    def add(self, atoms) -> None:
+        self._batch.append(atoms.copy())
+        if len(self._batch) == self.chunk:
+            self._flush()
+
+    def result(self) -> np.ndarray:
+        self._flush()
+        return np.concatenate(self._energies) if self._energies else np.zeros(0)
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        energies = np.asarray(self.energy_fn(self._batch), dtype=float).reshape(-1)
+        if energies.size != len(self._batch):
+            raise UserError(f"energy function returned {energies.size} energies for {len(self._batch)} frames; "
+                            "it must return one potential energy (eV) per frame")
+        self._energies.append(energies)
+        self._batch = []
+
+
+def energy_distribution(energies_ev, edges_ev) -> EnergyResult:
+    e = np.asarray(energies_ev, dtype=float)
+    density, edges = np.histogram(e, bins=edges_ev, density=True)
+    return EnergyResult(e, float(e.mean()), float(e.std(ddof=1)) if e.size > 1 else 0.0, edges, density)
+
+
+def histogram_overlap(a, b, bins: int = 60) -> tuple[float, np.ndarray]:
+    """Overlap of two samples' normalised histograms on shared edges (module docstring) and those edges."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    edges = shared_edges(a, b, bins)
+    pa, _ = np.histogram(a, bins=edges, density=True)
+    pb, _ = np.histogram(b, bins=edges, density=True)
+    return float(np.sum(np.minimum(pa, pb) * np.diff(edges))), edges
+
+
+def shared_edges(a, b=None, bins: int = 60) -> np.ndarray:
+    values = np.concatenate([np.ravel(a), np.ravel(b) if b is not None else []])
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, bins + 1)
+
+
+def reference_energy_function(system: str) -> EnergyFunction:
+    """energy_fn for --energy-system: `potential_energies(frames, system)` from trajcast_dist.data."""
+    function = _find_potential_energies()
+    if function is None:
+        raise UserError(f"--energy-system {system}: trajcast_dist.data has no potential_energies(frames, system) "
+                        "in this installation; leave out --energy-system or update trajcast-dist")
+    return lambda frames: function(frames, system)
+
+
+def _find_potential_energies():
+    """The data package owns the LAMMPS driver; look in it and its modules rather than hard-coding a path."""
+    try:
+        package = importlib.import_module("trajcast_dist.data")
+    except ImportError:
+        return None
+    if hasattr(package, "potential_energies"):
+        return package.potential_energies
+    for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+        module = importlib.import_module(f"trajcast_dist.data.{info.name}")
+        if hasattr(module, "potential_energies"):
+            return module.potential_energies
+    return None

@@ -1,0 +1,408 @@
+"""`analyze(...)`: every observable of a forecast (and its MD reference) in one streaming pass per file.
+
+Writes, into `out_dir`: one PNG per observable (forecast over reference), its curves as CSV (`*_reference.csv` for
+the reference), and `summary.json` with the comparison numbers (paper Results: RDF, VDOS overlap, diffusion;
+SI B.1: temperature). Definitions of the derived scores are in the modules and repeated in summary.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from trajcast_dist import units
+from trajcast_dist.analysis import plots
+from trajcast_dist.analysis.dihedral import dihedral_angles, dihedral_free_energy, parse_quadruple
+from trajcast_dist.analysis.energy import (EnergyAccumulator, energy_distribution, histogram_overlap,
+                                           reference_energy_function, shared_edges)
+from trajcast_dist.analysis.msd import mean_squared_displacement, split_blocks
+from trajcast_dist.analysis.rdf import RDFAccumulator, first_peak, rdf_deviation, species_pairs
+from trajcast_dist.analysis.temperature import degrees_of_freedom, instantaneous_temperature, temperature_statistics
+from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
+from trajcast_dist.analysis.vdos import cosine_overlap, overlap_score, vibrational_dos
+from trajcast_dist.errors import UserError
+
+__all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
+
+OBSERVABLES = ("rdf", "vdos", "msd", "temperature", "energy", "dihedral")
+
+DEFINITIONS = {
+    "rdf_deviation": "integral |g - g_ref| dr / integral g_ref dr over 0..r_max (0 = identical)",
+    "rdf_first_peak": "highest g between the first rise above 1 and the next fall below 1",
+    "vdos_overlap": "integral min(S, S_ref) dnu of area-normalised spectra over the common resolvable range, in [0, 1]",
+    "vdos_cosine": "integral S S_ref / sqrt(integral S^2 integral S_ref^2) over the same range (extra; cf. ref. [58])",
+    "D": "slope/6 of MSD over fit_window_ps, mean +- standard error over segments (files, or blocks of one file), "
+         "in 1e-9 m^2/s",
+    "sigma_canonical_K": "sqrt(2 / N_f) * T0, N_f = 3N-3 periodic or 3N-6 molecule; T0 = --t0 or the mean T",
+    "energy_histogram_overlap": "sum over shared bins of min(p, p_ref) * width, in [0, 1]",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What to compute and how; the CLI flags map one to one onto these fields."""
+    skip_ps: float = 0.0
+    stride: int = 1
+    dt_fs: float | None = None
+    observables: tuple[str, ...] | None = None
+    rdf_rmax_A: float | None = None
+    bins: int = 200
+    species_pairs: str = "auto"
+    vacf_max_ps: float = 2.0
+    msd_fit_ps: tuple[float, float] | None = None
+    blocks: int = 4
+    t0_K: float | None = None
+    dihedrals: tuple[str, ...] = ()
+    energy_system: str | None = None
+    max_memory_gb: float = 4.0
+
+
+@dataclass
+class _Plan:
+    observables: tuple[str, ...]
+    periodic: bool
+    pairs: list = field(default_factory=list)
+    r_max_A: float = 0.0
+    quads: list = field(default_factory=list)
+
+
+@dataclass
+class _SetResult:
+    paths: list[str]
+    n_atoms: int
+    n_frames: int
+    dt_fs: float
+    rdf: object = None
+    vdos: object = None
+    msd: object = None
+    temperature: object = None
+    energy: object = None
+    dihedral: object = None
+    energies_ev: np.ndarray | None = None
+    angles_deg: np.ndarray | None = None
+
+
+def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSettings | None = None,
+            overwrite: bool = False, energy_fn=None, progress: bool = True, **overrides) -> dict:
+    """Analyse forecast trajectories (and references), write plots/CSV/summary.json to out_dir; return the summary.
+
+    `traj_paths`/`reference_paths`: one path or a list (several files = independent runs of one system; their
+    spread gives the D error bar). `overrides` replace AnalysisSettings fields (`analyze(p, out_dir=d, skip_ps=1)`).
+    `energy_fn(frames) -> eV per frame` replaces the reference force field of `settings.energy_system`.
+    """
+    settings = replace(settings or AnalysisSettings(), **overrides)
+    traj_paths, reference_paths = _paths(traj_paths), _paths(reference_paths or [])
+    out = _prepare_out_dir(out_dir, overwrite)
+    if energy_fn is None and settings.energy_system:
+        energy_fn = reference_energy_function(settings.energy_system)
+    plan = _plan(traj_paths, reference_paths, settings, energy_fn is not None)
+    forecast = _analyse_set(traj_paths, plan, settings, energy_fn, progress)
+    reference = _analyse_set(reference_paths, plan, settings, energy_fn, progress) if reference_paths else None
+    summary = _summarise(forecast, reference, plan, settings)
+    summary["outputs"] = _write_outputs(out, forecast, reference, summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """Compact side-by-side table (forecast | reference | comparison) of the numbers in summary.json."""
+    rows = [("quantity", "forecast", "reference", "comparison")]
+    sets = [summary["forecast"], summary.get("reference")]
+    rows.append(("frames × atoms (Δt fs)", *[f"{s['n_frames']} × {s['n_atoms']} ({s['dt_fs']:g})" if s else ""
+                                            for s in sets], ""))
+    temperature = summary.get("temperature")
+    if temperature:
+        cells = [f"{t['mean_K']:.1f} ± {t['sigma_K']:.1f}" if t else "" for t in
+                 (temperature["forecast"], temperature.get("reference"))]
+        rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}"))
+    for label, entry in summary.get("rdf", {}).items():
+        cells = [f"{e['peak_r_A']:.2f} Å / {e['peak_g']:.2f}" if e else "" for e in
+                 (entry["forecast"], entry.get("reference"))]
+        rows.append((f"g {label} 1st peak r / g", *cells, _fmt("Δg", entry.get("deviation"))))
+    for label, entry in summary.get("vdos", {}).items():
+        rows.append((f"VDOS {label}", "", "", _fmt("overlap", entry.get("overlap"))))
+    for label, entry in summary.get("diffusion", {}).items():
+        cells = [f"{e['D']:.3g} ± {e['err']:.2g}" if e else "" for e in (entry["forecast"], entry.get("reference"))]
+        rows.append((f"D {label} (1e-9 m²/s)", *cells, f"α = {entry['forecast']['slope_exponent']:.2f}"))
+    energy = summary.get("energy")
+    if energy:
+        cells = [f"{e['mean_ev']:.3f} ± {e['sigma_ev']:.3f}" if e else "" for e in
+                 (energy["forecast"], energy.get("reference"))]
+        rows.append(("E_pot mean ± σ (eV)", *cells, _fmt("overlap", energy.get("histogram_overlap"))))
+    widths = [max(len(str(row[k])) for row in rows) for k in range(4)]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _fmt(name, value) -> str:
+    return "" if value is None else f"{name} {value:.3f}"
+
+
+def _paths(paths) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def _prepare_out_dir(out_dir, overwrite: bool) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory; choose another path")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"--out {out}: directory exists and is not empty; pass --overwrite or choose a new one")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _plan(traj_paths, reference_paths, settings: AnalysisSettings, have_energy: bool) -> _Plan:
+    """Check every file's first frame and decide what can be computed, before any long read."""
+    if not traj_paths:
+        raise UserError("no trajectory given; pass at least one extxyz file")
+    firsts = [peek(p) for p in [*traj_paths, *reference_paths]]
+    head = firsts[0]
+    for group in (firsts[:len(traj_paths)], firsts[len(traj_paths):]):
+        for other in group[1:]:
+            if not np.array_equal(other.numbers, group[0].numbers):
+                raise UserError(f"{other.path}: atoms differ from {group[0].path}; several files of one set must "
+                                "be independent runs of the same system")
+    for other in firsts[1:]:
+        if other.periodic != head.periodic:
+            raise UserError(f"{other.path}: periodicity differs from {head.path}; compare like with like")
+    observables = settings.observables or _default_observables(head.periodic, settings, have_energy)
+    unknown = [o for o in observables if o not in OBSERVABLES]
+    if unknown:
+        raise UserError(f"--observables: unknown {unknown[0]!r}; choose from {','.join(OBSERVABLES)}")
+    if not head.periodic and ({"rdf", "msd"} & set(observables)):
+        raise UserError(f"{head.path}: RDF and MSD need a periodic cell (pbc=True); for a molecule use "
+                        "--observables vdos,temperature,dihedral")
+    if "energy" in observables and not have_energy:
+        raise UserError("--observables energy needs --energy-system water|quartz")
+    if {"vdos", "temperature"} & set(observables):
+        for first in firsts:
+            if not first.has_velocities:
+                raise UserError(f"{first.path}: no velocities (momenta column); VDOS and temperature need them — "
+                                "write frames with velocities or pass --observables rdf,msd")
+    plan = _Plan(tuple(observables), head.periodic)
+    if "rdf" in observables:
+        plan.pairs = species_pairs(settings.species_pairs, head.numbers)
+        for first in firsts[len(traj_paths):]:
+            missing = {z for pair in plan.pairs for z in pair} - set(first.numbers.tolist())
+            if missing:
+                raise UserError(f"{first.path}: reference lacks element {chemical_symbols[missing.pop()]}; "
+                                "give a reference of the same chemistry or --species-pairs")
+        limit = min(half_min_width_A(f.cell) for f in firsts)
+        plan.r_max_A = limit if settings.rdf_rmax_A is None else float(settings.rdf_rmax_A)
+        if plan.r_max_A > limit + 1e-9 or plan.r_max_A <= 0:
+            raise UserError(f"--rdf-rmax {plan.r_max_A:g}: must be in (0, {limit:.3f}] Å, half the shortest "
+                            "perpendicular cell width of the given files")
+    if "dihedral" in observables:
+        plan.quads = [parse_quadruple(text, min(len(f.numbers) for f in firsts)) for text in settings.dihedrals]
+        if not plan.quads:
+            raise UserError("--observables dihedral needs at least one --dihedral i,j,k,l")
+    return plan
+
+
+def _default_observables(periodic: bool, settings: AnalysisSettings, have_energy: bool) -> tuple[str, ...]:
+    chosen = ["rdf", "vdos", "msd", "temperature"] if periodic else ["vdos", "temperature"]
+    if have_energy:
+        chosen.append("energy")
+    if settings.dihedrals:
+        chosen.append("dihedral")
+    return tuple(chosen)
+
+
+def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, progress: bool) -> _SetResult:
+    """One streaming pass per file; histograms accumulate, velocities/displacements go to capped buffers."""
+    wanted = set(plan.observables)
+    numbers = peek(paths[0]).numbers
+    masses = units.masses_amu(numbers)
+    n_dof = degrees_of_freedom(len(numbers), plan.periodic)
+    rdf = RDFAccumulator(numbers, plan.pairs, plan.r_max_A, settings.bins) if "rdf" in wanted else None
+    energies = EnergyAccumulator(energy_fn) if "energy" in wanted else None
+    n_buffers = len(wanted & {"vdos", "msd"}) or 1
+    cap = settings.max_memory_gb * 2**30 / n_buffers
+    velocity_sets, displacement_sets, times, temperatures, angles = [], [], [], [], []
+    dt_fs = None
+    for path in paths:
+        velocities, displacements = FrameBuffer("velocities", path, cap), FrameBuffer("positions", path, cap)
+        file_times, origin = [], None
+        for frame in iter_frames(path, dt_fs=settings.dt_fs, skip_ps=settings.skip_ps, stride=settings.stride,
+                                 progress=progress):
+            file_times.append(frame.time_fs)
+            if rdf is not None:
+                rdf.add(frame.atoms.positions, frame.atoms.cell)
+            if {"vdos", "temperature"} & wanted and frame.velocities_A_per_fs is None:
+                raise UserError(f"{path}: frame {frame.index} has no velocities; every analysed frame needs them")
+            if "vdos" in wanted:
+                velocities.append(frame.velocities_A_per_fs)
+            if "temperature" in wanted:
+                temperatures.append(instantaneous_temperature(frame.velocities_A_per_fs, masses, n_dof))
+            if "msd" in wanted:
+                # Store displacements from the first frame: float32 keeps its precision even far from the origin.
+                origin = frame.unwrapped_A if origin is None else origin
+                displacements.append(frame.unwrapped_A - origin)
+            if "dihedral" in wanted:
+                angles.append(dihedral_angles(frame.unwrapped_A, plan.quads, frame.atoms.cell, frame.atoms.pbc))
+            if energies is not None:
+                energies.add(frame.atoms)
+        dt_fs = _file_time_step(path, file_times, dt_fs)
+        times.extend(file_times)
+        velocity_sets.append(velocities.array())
+        displacement_sets.append(displacements.array())
+    result = _SetResult([str(p) for p in paths], len(numbers), len(times), dt_fs)
+    if rdf is not None:
+        result.rdf = rdf.result()
+    if "vdos" in wanted:
+        result.vdos = vibrational_dos(velocity_sets, numbers, masses, dt_fs, 1000.0 * settings.vacf_max_ps)
+    if "msd" in wanted:
+        segments = displacement_sets if len(displacement_sets) > 1 else split_blocks(displacement_sets[0],
+                                                                                     settings.blocks)
+        window = None if settings.msd_fit_ps is None else tuple(1000.0 * t for t in settings.msd_fit_ps)
+        result.msd = mean_squared_displacement(segments, numbers, masses, dt_fs, fit_window_fs=window)
+    if "temperature" in wanted:
+        result.temperature = temperature_statistics(times, temperatures, n_dof, settings.t0_K)
+    if energies is not None:
+        result.energies_ev = energies.result()
+    if "dihedral" in wanted:
+        result.angles_deg = np.array(angles)
+    return result
+
+
+def _file_time_step(path, times, previous_dt) -> float:
+    if len(times) < 2:
+        raise UserError(f"{path}: {len(times)} frame(s) left after --skip-ps/--stride; need at least 2")
+    dt = times[1] - times[0]
+    if previous_dt is not None and abs(dt - previous_dt) > 1e-6 * previous_dt:
+        raise UserError(f"{path}: frames are {dt:g} fs apart, other files of the set {previous_dt:g} fs; "
+                        "use one stride for all runs of a set")
+    return dt
+
+
+def _summarise(forecast: _SetResult, reference: _SetResult | None, plan: _Plan, settings) -> dict:
+    """Comparison numbers; also finishes the observables that need both sets (shared energy bins, T for F(φ))."""
+    sets = {"forecast": forecast, "reference": reference}
+    summary = {"forecast": _set_info(forecast), "reference": _set_info(reference) if reference else None,
+               "settings": {k: v for k, v in asdict(settings).items()}, "definitions": DEFINITIONS}
+    if forecast.rdf is not None:
+        summary["rdf"] = {}
+        for label in forecast.rdf.g:
+            entry = {name: _peak(s.rdf, label) for name, s in sets.items() if s is not None}
+            if reference is not None:
+                entry["deviation"] = rdf_deviation(forecast.rdf.r_A, forecast.rdf.g[label], reference.rdf.g[label])
+            summary["rdf"][label] = entry
+    if forecast.vdos is not None and reference is not None:
+        summary["vdos"] = {label: {"overlap": overlap_score(forecast.vdos.frequency_THz, forecast.vdos.vdos[label],
+                                                            reference.vdos.frequency_THz, reference.vdos.vdos[label]),
+                                   "cosine": cosine_overlap(forecast.vdos.frequency_THz, forecast.vdos.vdos[label],
+                                                            reference.vdos.frequency_THz, reference.vdos.vdos[label])}
+                           for label in forecast.vdos.vdos if label in reference.vdos.vdos}
+    if forecast.msd is not None:
+        summary["diffusion"] = {label: {name: {"D": s.msd.D[label], "err": s.msd.D_err[label],
+                                               "slope_exponent": s.msd.slope_exponent[label],
+                                               "fit_window_ps": [t / 1000.0 for t in s.msd.fit_window_fs],
+                                               "segments": s.msd.n_segments}
+                                        for name, s in sets.items() if s is not None}
+                                for label in forecast.msd.D}
+    if forecast.temperature is not None:
+        summary["temperature"] = {name: {k: getattr(s.temperature, k) for k in
+                                         ("mean_K", "sigma_K", "t0_K", "sigma_canonical_K", "n_dof")}
+                                  for name, s in sets.items() if s is not None}
+    if forecast.energies_ev is not None:
+        _finish_energy(forecast, reference, summary)
+    if forecast.angles_deg is not None:
+        _finish_dihedrals(sets, plan, summary)
+    return summary
+
+
+def _set_info(s: _SetResult) -> dict:
+    return {"files": s.paths, "n_frames": s.n_frames, "n_atoms": s.n_atoms, "dt_fs": s.dt_fs}
+
+
+def _peak(rdf, label) -> dict:
+    r, g = first_peak(rdf.r_A, rdf.g[label])
+    return {"peak_r_A": r, "peak_g": g}
+
+
+def _finish_energy(forecast: _SetResult, reference: _SetResult | None, summary: dict) -> None:
+    if reference is not None:
+        overlap, edges = histogram_overlap(forecast.energies_ev, reference.energies_ev)
+        reference.energy = energy_distribution(reference.energies_ev, edges)
+    else:
+        overlap, edges = None, shared_edges(forecast.energies_ev)
+    forecast.energy = energy_distribution(forecast.energies_ev, edges)
+    summary["energy"] = {name: {"mean_ev": s.energy.mean_ev, "sigma_ev": s.energy.sigma_ev}
+                         for name, s in (("forecast", forecast), ("reference", reference)) if s is not None}
+    summary["energy"]["histogram_overlap"] = overlap
+
+
+def _finish_dihedrals(sets: dict, plan: _Plan, summary: dict) -> None:
+    """F(φ) uses T0 when given, else each set's mean temperature, else 300 K (said in summary.json)."""
+    summary["dihedral"] = {}
+    for name, s in sets.items():
+        if s is None:
+            continue
+        temperature = s.temperature.t0_K if s.temperature is not None else 300.0
+        s.dihedral = dihedral_free_energy(s.angles_deg, plan.quads, temperature)
+        for label, f in s.dihedral.free_energy_ev.items():
+            entry = summary["dihedral"].setdefault(label, {})
+            entry[name] = {"temperature_K": temperature, "barrier_ev": float(np.nanmax(f)),
+                           "minimum_deg": float(s.dihedral.angle_deg[np.nanargmin(f)])}
+
+
+def _write_outputs(out: Path, forecast: _SetResult, reference: _SetResult | None, summary: dict) -> list[str]:
+    written = []
+    for name, s in (("", forecast), ("_reference", reference)):
+        if s is None:
+            continue
+        for stem, columns in _curves(s).items():
+            written.append(_write_csv(out / f"{stem}{name}.csv", columns))
+    ref = (lambda attr: getattr(reference, attr)) if reference is not None else (lambda attr: None)
+    figures = {
+        "rdf": lambda p: plots.plot_rdf(forecast.rdf, ref("rdf"), p),
+        "vdos": lambda p: plots.plot_vdos(forecast.vdos, ref("vdos"), p,
+                                          {k: v["overlap"] for k, v in summary.get("vdos", {}).items()}),
+        "msd": lambda p: plots.plot_msd(forecast.msd, ref("msd"), p),
+        "temperature": lambda p: plots.plot_temperature(forecast.temperature, ref("temperature"), p),
+        "energy": lambda p: plots.plot_energy(forecast.energy, ref("energy"), p,
+                                              summary.get("energy", {}).get("histogram_overlap")),
+        "dihedral": lambda p: plots.plot_dihedrals(forecast.dihedral, ref("dihedral"), p),
+    }
+    for name, draw in figures.items():
+        if getattr(forecast, name) is not None:
+            draw(out / f"{name}.png")
+            written.append(str(out / f"{name}.png"))
+    return [Path(p).name for p in written] + ["summary.json"]
+
+
+def _curves(s: _SetResult) -> dict[str, dict[str, np.ndarray]]:
+    curves = {}
+    if s.rdf is not None:
+        curves["rdf"] = {"r_A": s.rdf.r_A, **{f"g_{k}": v for k, v in s.rdf.g.items()},
+                         **{f"coordination_{k}": v for k, v in s.rdf.coordination.items()}}
+    if s.vdos is not None:
+        curves["vacf"] = {"lag_fs": s.vdos.lag_fs, **{f"vacf_{k}": v for k, v in s.vdos.vacf.items()}}
+        curves["vdos"] = {"frequency_THz": s.vdos.frequency_THz, "wavenumber_cm1": s.vdos.frequency_cm1,
+                          **{f"vdos_{k}": v for k, v in s.vdos.vdos.items()}}
+    if s.msd is not None:
+        curves["msd"] = {"lag_fs": s.msd.lag_fs, **{f"msd_A2_{k}": v for k, v in s.msd.msd.items()},
+                         **{f"msd_err_A2_{k}": v for k, v in s.msd.msd_err.items()}}
+    if s.temperature is not None:
+        curves["temperature"] = {"time_fs": s.temperature.time_fs, "temperature_K": s.temperature.temperature_K}
+    if s.energies_ev is not None:
+        curves["energy"] = {"frame": np.arange(s.energies_ev.size), "energy_ev": s.energies_ev}
+    if s.dihedral is not None:
+        curves["dihedral"] = {"angle_deg": s.dihedral.angle_deg,
+                              **{f"p_{k}": v for k, v in s.dihedral.probability.items()},
+                              **{f"F_ev_{k}": v for k, v in s.dihedral.free_energy_ev.items()}}
+    return curves
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> str:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in zip(*columns.values()):
+            writer.writerow([f"{float(x):.8g}" for x in row])
+    return str(path)

@@ -1,0 +1,138 @@
+"""PNG figures of each observable, forecast (solid) over reference (dashed), in the paper's style (Figs. 2–4).
+
+Figures are built on matplotlib's object API with the Agg canvas, never pyplot: no display, no global state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from trajcast_dist.analysis.vdos import THZ_TO_CM1
+
+__all__ = ["plot_rdf", "plot_vdos", "plot_msd", "plot_temperature", "plot_energy", "plot_dihedrals"]
+
+FORECAST = "TrajCast"
+REFERENCE = "reference"
+
+
+def plot_rdf(result, reference, path) -> None:
+    labels = list(result.g)
+    fig, axes = _figure(1, len(labels), width=3.6)
+    for ax, label in zip(axes, labels):
+        line, = ax.plot(result.r_A, result.g[label], label=FORECAST)
+        if reference is not None and label in reference.g:
+            ax.plot(reference.r_A, reference.g[label], "--", color="k", lw=1.0, label=REFERENCE)
+        ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
+        ax.set(title=f"g$_{{{label}}}$(r)", xlabel="r (Å)", xlim=(0, result.r_A[-1] + 0.5 * np.diff(result.r_A[:2])[0]))
+    axes[0].set_ylabel("g(r)")
+    axes[0].legend(frameon=False)
+    _save(fig, path)
+
+
+def plot_vdos(result, reference, path, overlaps: dict | None = None) -> None:
+    labels = list(result.vdos)
+    fig, axes = _figure(2, len(labels), width=3.6, height=2.8)
+    for column, label in enumerate(labels):
+        top, bottom = axes[column], axes[len(labels) + column]
+        top.plot(result.lag_fs / 1000.0, result.vacf[label], label=FORECAST)
+        bottom.plot(result.frequency_cm1, result.vdos[label], label=FORECAST)
+        if reference is not None and label in reference.vdos:
+            top.plot(reference.lag_fs / 1000.0, reference.vacf[label], "--", color="k", lw=1.0, label=REFERENCE)
+            bottom.plot(reference.frequency_cm1, reference.vdos[label], "--", color="k", lw=1.0, label=REFERENCE)
+            bottom.set_xlim(0, min(result.frequency_cm1[-1], reference.frequency_cm1[-1]))
+        title = f"{label}" + (f"  (overlap {overlaps[label]:.3f})" if overlaps and label in overlaps else "")
+        top.set(title=title, xlabel="τ (ps)")
+        top.axhline(0.0, color="0.8", lw=0.8, zorder=0)
+        bottom.set(xlabel="wavenumber (cm$^{-1}$)")
+        _thz_axis(bottom)
+    axes[0].set_ylabel("VACF  C(τ)/C(0)")
+    axes[len(labels)].set_ylabel("VDOS (area 1)")
+    axes[0].legend(frameon=False)
+    _save(fig, path)
+
+
+def plot_msd(result, reference, path) -> None:
+    labels = list(result.msd)
+    fig, axes = _figure(1, len(labels), width=3.8)
+    for ax, label in zip(axes, labels):
+        for res, style, name in ((result, dict(), FORECAST), (reference, dict(ls="--", color="k", lw=1.0), REFERENCE)):
+            if res is None or label not in res.msd:
+                continue
+            t_ps = res.lag_fs / 1000.0
+            line, = ax.plot(t_ps, res.msd[label], label=f"{name}: D = {res.D[label]:.3g} ± {res.D_err[label]:.2g}",
+                            **style)
+            ax.fill_between(t_ps, res.msd[label] - 3 * res.msd_err[label], res.msd[label] + 3 * res.msd_err[label],
+                            color=line.get_color(), alpha=0.2, lw=0)
+        lo, hi = np.asarray(result.fit_window_fs) / 1000.0
+        ax.axvspan(lo, hi, color="0.9", zorder=0, label="fit window")
+        ax.set(title=f"{label}  (D in 10$^{{-9}}$ m$^2$/s)", xlabel="τ (ps)")
+        ax.legend(frameon=False, fontsize=7)
+    axes[0].set_ylabel("MSD (Å$^2$), band = 3σ over segments")
+    _save(fig, path)
+
+
+def plot_temperature(result, reference, path) -> None:
+    fig, (trace, hist) = _figure(1, 2, width=4.5)
+    series = [(result, dict(), FORECAST)]
+    if reference is not None:
+        series.append((reference, dict(ls="--", color="k", lw=1.0), REFERENCE))
+    for res, style, name in series:
+        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K, lw=0.6 if not style else 0.8,
+                           label=f"{name}: {res.mean_K:.1f} ± {res.sigma_K:.1f} K", **style)
+        hist.hist(res.temperature_K, bins=40, density=True, histtype="step", color=line.get_color(),
+                  ls=style.get("ls", "-"), label=name)
+    t0, sigma = result.t0_K, result.sigma_canonical_K
+    grid = np.linspace(t0 - 4 * sigma, t0 + 4 * sigma, 200)
+    hist.plot(grid, np.exp(-0.5 * ((grid - t0) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)), color="C4",
+              label=f"canonical σ = √(2/N$_f$)·T$_0$ = {sigma:.1f} K")
+    trace.axhline(t0, color="C4", lw=0.8)
+    trace.set(xlabel="t (ps)", ylabel="T (K)", title="temperature")
+    hist.set(xlabel="T (K)", ylabel="p(T)", title=f"N$_f$ = {result.n_dof}, T$_0$ = {t0:.1f} K")
+    trace.legend(frameon=False, fontsize=7)
+    hist.legend(frameon=False, fontsize=7)
+    _save(fig, path)
+
+
+def plot_energy(result, reference, path, overlap: float | None = None) -> None:
+    fig, (ax,) = _figure(1, 1, width=4.5)
+    ax.stairs(result.density, result.edges_ev, label=f"{FORECAST}: {result.mean_ev:.3f} ± {result.sigma_ev:.3f} eV")
+    if reference is not None:
+        ax.stairs(reference.density, reference.edges_ev, color="k", ls="--",
+                  label=f"{REFERENCE}: {reference.mean_ev:.3f} ± {reference.sigma_ev:.3f} eV")
+    title = "potential energy (reference force field)"
+    ax.set(xlabel="E$_{pot}$ (eV)", ylabel="p(E)",
+           title=title + (f"\nhistogram overlap {overlap:.3f}" if overlap is not None else ""))
+    ax.legend(frameon=False, fontsize=7)
+    _save(fig, path)
+
+
+def plot_dihedrals(result, reference, path) -> None:
+    labels = list(result.free_energy_ev)
+    fig, axes = _figure(1, len(labels), width=3.6)
+    for ax, label in zip(axes, labels):
+        ax.plot(result.angle_deg, result.free_energy_ev[label], label=FORECAST)
+        if reference is not None and label in reference.free_energy_ev:
+            ax.plot(reference.angle_deg, reference.free_energy_ev[label], "--", color="k", lw=1.0, label=REFERENCE)
+        ax.set(title=f"dihedral {label}", xlabel="φ (deg)", xlim=(-180, 180))
+    axes[0].set_ylabel(f"F(φ) = −k$_B$T ln p (eV), T = {result.temperature_K:.0f} K")
+    axes[0].legend(frameon=False)
+    _save(fig, path)
+
+
+def _figure(rows: int, columns: int, width: float = 3.6, height: float = 3.0):
+    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, np.atleast_1d(fig.subplots(rows, columns)).ravel()
+
+
+def _thz_axis(ax) -> None:
+    secondary = ax.secondary_xaxis("top", functions=(lambda x: x / THZ_TO_CM1, lambda x: x * THZ_TO_CM1))
+    secondary.set_xlabel("THz", fontsize=8)
+
+
+def _save(fig, path) -> None:
+    fig.savefig(Path(path), dpi=120)

@@ -1,0 +1,134 @@
+"""`trajcast-dist forecast STRUCTURE --model M --steps N ...` (also `trajcast-dist-forecast`, and under mpirun)."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trajcast_dist.errors import UserError
+from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings, run_forecast
+
+__all__ = ["add_arguments", "run"]
+
+_DEFAULTS = dict(temperature=300.0, tau=50.0, seed=0, stride=10, dtype="float64")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("structure", nargs="?", help="input structure, any ASE format (velocities used if present)")
+    parser.add_argument("--model", help="model file (.pt); default: the shipped default model")
+    parser.add_argument("--steps", type=int, required=True, help="number of model steps (each Δt of the model)")
+    parser.add_argument("--temperature", type=float, help="target temperature in K (default 300)")
+    parser.add_argument("--tau", type=float, help="CSVR relaxation time in fs (default 50)")
+    parser.add_argument("--nve", action="store_true", help="no thermostat (microcanonical)")
+    parser.add_argument("--seed", type=int, help="seed for initial velocities and the thermostat (default 0)")
+    parser.add_argument("--output", default="forecast.xyz", help="extxyz trajectory (default forecast.xyz)")
+    parser.add_argument("--stride", type=int, help="write a frame and a log line every K steps (default 10)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), help="float64 (default) or float32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    parser.add_argument("--restart", help="continue from this restart file (STRUCTURE not needed)")
+    parser.add_argument("--restart-out", help="restart file to write (default OUTPUT.restart.npz)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--max-temperature-factor", type=float, default=3.0,
+                        help="stop when T exceeds this multiple of the target (default 3)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / ranks)")
+    parser.add_argument("--grid", help="distributed: processor grid PxxPyxPz, e.g. 2x2x1 (default: automatic)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from trajcast_dist.parallel.launch import world_size
+
+    if world_size() > 1:
+        from trajcast_dist.parallel.driver import run_distributed
+        return run_distributed(args)
+    return run_serial(args)
+
+
+def run_serial(args) -> int:
+    from trajcast_dist.io.restart import load_restart
+    from trajcast_dist.io.structure import read_structure
+
+    settings, restart = resolve_settings(args)
+    set_threads(args.threads, 1)
+    device = resolve_device(args.device, local_rank=0)
+    model = load_forecast_model(args.model, settings.dtype, device)
+    output, restart_out = resolve_outputs(args)
+    rng = np.random.default_rng(settings.seed)
+    if restart:
+        state, rng_state, _ = restart
+        rng.bit_generator.state = rng_state
+    else:
+        atoms = read_structure(args.structure)
+        state = initial_state(atoms, model, settings, rng, where=str(args.structure))
+    from trajcast_dist.dynamics.rollout import SerialDriver
+
+    driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, DTYPES[settings.dtype],
+                          device)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    log(f"# trajcast-dist forecast: {state.n_atoms} atoms, Δt={model.dt_fs} fs, "
+        f"{'NVE' if settings.nve else f'NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs'}, "
+        f"{settings.dtype}, device={device}, 1 process")
+    run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log,
+                 progress=not args.quiet and sys.stderr.isatty())
+    log(f"# wrote {output} and {restart_out}")
+    return 0
+
+
+def resolve_settings(args):
+    """Flags, else the restart file's settings, else defaults; returns (settings, restart or None)."""
+    from trajcast_dist.io.restart import load_restart
+
+    restart, stored = None, {}
+    if args.restart:
+        restart = load_restart(args.restart)
+        stored = restart[2]
+    elif not args.structure:
+        raise UserError("give a STRUCTURE file to forecast (or --restart FILE to continue a run)")
+    pick = lambda flag, key, default: flag if flag is not None else stored.get(key, default)  # noqa: E731
+    settings = ForecastSettings(temperature_K=pick(args.temperature, "temperature_K", _DEFAULTS["temperature"]),
+                                tau_fs=pick(args.tau, "tau_fs", _DEFAULTS["tau"]),
+                                nve=args.nve or bool(stored.get("nve", False)),
+                                seed=pick(args.seed, "seed", _DEFAULTS["seed"]),
+                                stride=pick(args.stride, "stride", _DEFAULTS["stride"]),
+                                dtype=pick(args.dtype, "dtype", _DEFAULTS["dtype"]),
+                                max_temperature_factor=args.max_temperature_factor)
+    settings.validate()
+    if args.steps <= 0:
+        raise UserError(f"--steps {args.steps} must be > 0")
+    return settings, restart
+
+
+def resolve_outputs(args):
+    from trajcast_dist.io.atomic import check_writable
+
+    output = Path(args.output)
+    restart_out = Path(args.restart_out or f"{output}.restart.npz")
+    if args.restart and Path(args.restart).resolve() == restart_out.resolve():
+        return check_writable(output, args.overwrite), restart_out  # continuing in place updates the restart
+    return check_writable(output, args.overwrite), check_writable(restart_out, args.overwrite, "restart file")
+
+
+def load_forecast_model(path, dtype: str, device):
+    from trajcast_dist.io.checkpoint import load_model
+    from trajcast_dist.pretrained import default_model_path
+
+    path = path or default_model_path()
+    model, _ = load_model(path, dtype=DTYPES[dtype], device=device)
+    return model
+
+
+def set_threads(threads, ranks_per_node: int) -> None:
+    """Oversubscribed intra-op threads make each step many times slower: default to cores / ranks."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(threads or max(1, cores // max(1, ranks_per_node)))
+
+
+def resolve_device(device: str, local_rank: int):
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA GPU is visible; use --device cpu")
+        if device == "cuda":
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device(device)

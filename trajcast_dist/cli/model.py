@@ -1,0 +1,90 @@
+"""`trajcast-dist model init|info|list`: make a freshly initialised model, inspect a model file, list shipped ones."""
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+
+from trajcast_dist.errors import UserError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    init = sub.add_parser("init", help="write a freshly initialised (untrained) model")
+    init.add_argument("--config", required=True, help="YAML config (configs/water.yaml, configs/tiny.yaml)")
+    init.add_argument("--species", required=True, help="comma-separated elements, e.g. H,O")
+    init.add_argument("--out", required=True, help="model file to write (.pt)")
+    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    init.add_argument("--overwrite", action="store_true")
+    info = sub.add_parser("info", help="species, cutoff, Δt, dtype and weight count of a model file")
+    info.add_argument("model", nargs="?", help="model file (default: the shipped default)")
+    sub.add_parser("list", help="models shipped with the package")
+
+
+def run(args) -> int:
+    return {"init": _init, "info": _info, "list": _list}[args.action](args)
+
+
+def parse_species(text: str) -> list[int]:
+    numbers = []
+    for symbol in filter(None, (s.strip() for s in text.split(","))):
+        if symbol not in atomic_numbers:
+            raise UserError(f"--species: {symbol!r} is not a chemical element symbol (e.g. H,O)")
+        numbers.append(atomic_numbers[symbol])
+    if not numbers:
+        raise UserError("--species is empty; give elements like H,O")
+    return sorted(set(numbers))
+
+
+def _init(args) -> int:
+    from trajcast_dist.config import load_config
+    from trajcast_dist.io.atomic import check_writable
+    from trajcast_dist.io.checkpoint import save_model
+    from trajcast_dist.model import TrajCast
+
+    check_writable(args.out, args.overwrite, "model file")
+    config = load_config(args.config).model
+    species = parse_species(args.species)
+    torch.manual_seed(args.seed)
+    model = TrajCast(config, species).to(getattr(torch, args.dtype))
+    save_model(args.out, model, {"trained": False, "provenance": {"config": str(args.config), "seed": args.seed}})
+    print(f"wrote untrained model {args.out}: {model.num_weights():,} weights, species "
+          f"{','.join(chemical_symbols[z] for z in species)}")
+    return 0
+
+
+def _info(args) -> int:
+    from trajcast_dist.io.checkpoint import read_metadata
+    from trajcast_dist.pretrained import default_model_path
+
+    path = args.model or default_model_path()
+    meta, _ = read_metadata(path)
+    config = meta["config"]
+    print(f"model       {path}")
+    print(f"species     {','.join(chemical_symbols[z] for z in meta['species'])}")
+    print(f"cutoff      {meta['cutoff_A']} Å")
+    print(f"dt          {meta['dt_fs']} fs")
+    print(f"dtype       {meta['dtype']}")
+    print(f"weights     {meta['num_weights']:,}")
+    print(f"layers      {config['num_layers']} × {config['hidden_irreps']}")
+    print(f"periodic    {config['periodic']}")
+    print(f"trained     {meta.get('trained', False)}")
+    for key, value in (meta.get("statistics") or {}).items():
+        print(f"  {key:28s} {value}")
+    return 0
+
+
+def _list(args) -> int:
+    from trajcast_dist.io.checkpoint import read_metadata
+    from trajcast_dist.pretrained import DEFAULT_MODEL, shipped_models
+
+    models = shipped_models()
+    if not models:
+        print("no models are shipped in this version")
+    for name, path in models.items():
+        meta, _ = read_metadata(path)
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        species = ",".join(chemical_symbols[z] for z in meta["species"])
+        print(f"{name}{mark}: {species}, Δt={meta['dt_fs']} fs, cutoff={meta['cutoff_A']} Å, {path}")
+    return 0

@@ -1,0 +1,220 @@
+"""Reference trajectories from LAMMPS, following the paper's protocol (Methods, "Reference Data Sets").
+
+Equilibrate in NVT (system-specific stages), sample candidate start configurations from the last stage,
+keep those within ±window of the target temperature, pick `n_trajectories` of them at random at least
+`start_separation_fs` apart, then run NVE (training data) or CSVR-thermostatted NVT (validation reference)
+from each. Frames go to DIR/traj_000.xyz, ... (extxyz: positions, velocities, cell, time_fs, step,
+potential_energy_eV); the LAMMPS input script (in.lammps) and log (log.lammps) are kept beside them.
+
+Resumable: the chosen starts are saved (starts.npz) and each finished trajectory is renamed from
+`.partial` when complete, so re-running with `resume=True` skips finished work.
+
+`potential_energies(frames, system)` re-evaluates frames with the reference force field (LAMMPS `run 0`
+per frame, the equivalent of `rerun`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from tqdm import tqdm
+
+from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
+from trajcast_dist.data.systems import get_system
+from trajcast_dist.errors import UserError
+
+__all__ = ["run_reference_md", "potential_energies", "select_starts"]
+
+# Where candidate starts are sampled during the last equilibration stage (fs between candidates).
+_CANDIDATE_EVERY_FS = 10.0
+
+
+def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equilibrate_ps: float | None = None,
+                     production_ps: float = 50.0, n_trajectories: int = 5, seed: int = 0,
+                     ensemble: str = "nve", stride_fs: float = 5.0, repeat=(1, 1, 1), overwrite: bool = False,
+                     resume: bool = False, progress: bool = True) -> list[Path]:
+    """Run the protocol and return the trajectory paths (see module docstring)."""
+    spec = get_system(system)
+    out_dir = Path(out_dir)
+    if ensemble not in ("nve", "nvt-csvr"):
+        raise UserError(f"--ensemble {ensemble!r} is not known; use nve or nvt-csvr")
+    stride = _steps(stride_fs, spec.timestep_fs, "--stride-fs")
+    production_steps = _steps(production_ps * 1000.0, spec.timestep_fs, "--production-ps")
+    if production_steps % stride:
+        raise UserError(f"--production-ps {production_ps} is not a multiple of --stride-fs {stride_fs}")
+    equilibrate_fs = (equilibrate_ps if equilibrate_ps is not None else _default_equilibration_ps(system)) * 1000
+    paths = [out_dir / f"traj_{k:03d}.xyz" for k in range(n_trajectories)]
+    _prepare_out_dir(out_dir, overwrite, resume)
+
+    session = LammpsSession(spec.unit_style, log_path=out_dir / "log.lammps")
+    try:
+        numbers = spec.build(session, out_dir, repeat, seed)
+        starts = _load_or_make_starts(session, spec, out_dir / "starts.npz", temperature_K, equilibrate_fs,
+                                      n_trajectories, seed, resume, progress)
+        for k, path in enumerate(paths):
+            if resume and path.exists():
+                continue
+            _production(session, spec, starts[k], numbers, path, ensemble, temperature_K, production_steps,
+                        stride, seed + 1000 + k, progress, label=f"{system} {ensemble} {k + 1}/{n_trajectories}")
+    finally:
+        if session.is_main:
+            (out_dir / "in.lammps").write_text("\n".join(session.script) + "\n")
+        session.close()
+    return paths
+
+
+def select_starts(times_fs, temperatures_K, target_K: float, window_K: float, separation_fs: float,
+                  n: int, seed: int) -> list[int]:
+    """Indices of `n` candidates within ±window_K of target_K, drawn at random, pairwise ≥ separation_fs apart."""
+    times_fs, temperatures_K = np.asarray(times_fs), np.asarray(temperatures_K)
+    eligible = np.flatnonzero(np.abs(temperatures_K - target_K) <= window_K)
+    chosen: list[int] = []
+    for i in np.random.default_rng(seed).permutation(eligible):
+        if all(abs(times_fs[i] - times_fs[j]) >= separation_fs for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == n:
+            return sorted(chosen)
+    raise UserError(f"only {len(chosen)} of {n} start configurations within ±{window_K} K of {target_K} K and "
+                    f"{separation_fs} fs apart were found; increase --equilibrate-ps or lower --trajectories")
+
+
+def potential_energies(frames, system: str) -> np.ndarray:
+    """Potential energy (eV) of each ASE frame under the reference force field of `system`.
+
+    Equivalent to LAMMPS `rerun`: the topology is built from the first frame, then each frame's positions
+    (and cell, if it changes) are set and `run 0` evaluates the energy. All frames must have the same atoms.
+    """
+    frames = list(frames)
+    if not frames:
+        return np.zeros(0)
+    spec = get_system(system)
+    energies = np.empty(len(frames))
+    with tempfile.TemporaryDirectory() as tmp:
+        session = LammpsSession(spec.unit_style)
+        try:
+            spec.load(session, frames[0], Path(tmp))
+            cell = np.asarray(frames[0].cell)
+            for i, atoms in enumerate(frames):
+                if len(atoms) != len(frames[0]) or not np.array_equal(atoms.numbers, frames[0].numbers):
+                    raise UserError(f"frame {i} has different atoms from frame 0; rerun needs a fixed set of atoms")
+                if not np.allclose(atoms.cell, cell):
+                    _set_cell(session, atoms)
+                    cell = np.asarray(atoms.cell)
+                session.scatter({"positions": _lammps_positions(atoms)})
+                session.command("run 0")
+                energies[i] = session.potential_energy_ev()
+        finally:
+            session.close()
+    return energies
+
+
+# --- protocol pieces -------------------------------------------------------------------------------------
+def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_fs, n, seed, resume, progress):
+    if resume and path.exists():
+        with np.load(path) as saved:
+            session.note(f"start configurations loaded from {path}")
+            return [{k: saved[f"{k}_{i}"] for k in ("positions", "velocities", "image")} for i in range(n)]
+    stages = spec.equilibration(temperature_K, equilibrate_fs, seed)
+    every = max(1, int(round(_CANDIDATE_EVERY_FS / spec.timestep_fs)))
+    times, temps, states = [], [], []
+    bar = tqdm(total=sum(s.steps for s in stages), desc=f"{spec.name} equilibration", unit="step",
+               disable=not (progress and session.is_main))
+    for k, stage in enumerate(stages):
+        session.commands(stage.commands)
+        last, previous = k == len(stages) - 1, 0
+        for done in session.run_chunks(stage.steps, every):
+            bar.update(done - previous)
+            previous = done
+            # Candidates come from the second half of the last stage: the system has relaxed by then.
+            if last and done >= stage.steps // 2:
+                times.append(done * spec.timestep_fs)
+                temps.append(session.thermo("temp"))
+                states.append(session.gather())
+        for fix in stage.fixes:
+            session.command(f"unfix {fix}")
+    bar.close()
+    chosen = select_starts(times, temps, temperature_K, spec.start_window_K, spec.start_separation_fs, n, seed)
+    starts = [states[i] for i in chosen]
+    if session.is_main:
+        np.savez(path, times_fs=np.array(times)[chosen], temperatures_K=np.array(temps)[chosen],
+                 **{f"{k}_{i}": s[k] for i, s in enumerate(starts) for k in s})
+    session.note(f"starts chosen at t = {[times[i] for i in chosen]} fs of the last equilibration stage "
+                 f"(T = {[round(temps[i], 2) for i in chosen]} K)")
+    return starts
+
+
+def _production(session, spec, start, numbers, path: Path, ensemble, temperature_K, steps, stride, seed,
+                progress, label):
+    session.note(f"{path.name}: scatter start configuration (positions, velocities, image flags)")
+    session.scatter(start)
+    session.command("reset_timestep 0")
+    session.command("fix prod all nve")
+    if ensemble == "nvt-csvr":
+        session.command(f"fix csvr all temp/csvr {temperature_K} {temperature_K} "
+                        f"{spec.csvr_tau_fs / session.fs_per_time} {lammps_seed(seed)}")
+    session.command("run 0 post no")  # evaluates the energy of the start frame
+    partial = path.with_suffix(".xyz.partial")
+    handle = open(partial, "w") if session.is_main else None
+    try:
+        with tqdm(total=steps, desc=label, unit="step", disable=not (progress and session.is_main)) as bar:
+            _write_frame(handle, session, numbers, 0, spec.timestep_fs)
+            for step in session.run_chunks(steps, stride):
+                bar.update(stride)  # steps is a multiple of stride
+                _write_frame(handle, session, numbers, step, spec.timestep_fs)
+    finally:
+        if handle:
+            handle.close()
+    session.command("unfix prod")
+    if ensemble == "nvt-csvr":
+        session.command("unfix csvr")
+    if session.is_main:
+        os.replace(partial, path)
+
+
+def _write_frame(handle, session, numbers, step: int, timestep_fs: float) -> None:
+    state = session.gather()  # collective: every rank takes part, rank 0 writes
+    if handle:
+        ase.io.write(handle, session.atoms(numbers, step * timestep_fs, step, state), format="extxyz")
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool) -> None:
+    existing = sorted(out_dir.glob("traj_*.xyz*")) if out_dir.exists() else []
+    if existing and not (overwrite or resume):
+        raise UserError(f"{out_dir} already holds trajectories ({existing[0].name}, ...); "
+                        "pass --overwrite to replace them or --resume to continue")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for old in existing + [out_dir / "starts.npz"]:
+            old.unlink(missing_ok=True)
+
+
+def _default_equilibration_ps(system: str) -> float:
+    # Paper: water 10 ps NVT; quartz 10 ps NpT + 50 ps NVT.
+    return {"water": 10.0, "quartz": 60.0}[system]
+
+
+def _steps(duration_fs: float, timestep_fs: float, flag: str) -> int:
+    steps = duration_fs / timestep_fs
+    if steps < 1 or abs(steps - round(steps)) > 1e-6:
+        raise UserError(f"{flag}: {duration_fs} fs is not a positive multiple of the {timestep_fs} fs time step")
+    return int(round(steps))
+
+
+def _lammps_positions(atoms) -> np.ndarray:
+    from ase.calculators.lammps import Prism
+
+    return Prism(np.asarray(atoms.cell), pbc=atoms.pbc).vector_to_lammps(atoms.positions, wrap=True)
+
+
+def _set_cell(session, atoms) -> None:
+    from ase.calculators.lammps import Prism
+
+    prism = Prism(np.asarray(atoms.cell), pbc=atoms.pbc)
+    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
+    tilt = f" xy final {xy} xz final {xz} yz final {yz}" if prism.is_skewed() else ""
+    session.command(f"change_box all x final 0 {xhi} y final 0 {yhi} z final 0 {zhi}{tilt} remap none")
+

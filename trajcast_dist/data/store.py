@@ -1,0 +1,193 @@
+"""The training-pair store: a sharded zarr v3 group, and `PairStore`, its reader for (distributed) training.
+
+Layout (DESIGN §6). One group per split (`train/`, `val/`, `test/`), each with arrays
+
+    positions, velocities, target_displacement, target_velocity   float64  frames × max_atoms × 3   (Å, Å/fs)
+    species                                                        int32    frames × max_atoms       (Z, 0 = pad)
+    n_atoms                                                        int32    frames
+    cell                                                           float64  frames × 3 × 3           (Å, rows)
+    pbc                                                            bool     frames × 3
+
+Frames of different sizes are padded to the largest; `n_atoms` says how many rows are real. Every array is
+chunked one frame per chunk (cheap random access) and sharded `shard_frames` frames per shard (one file per
+shard, so each rank reads whole files). Root attributes: `species`, `dt_fs`, `cutoff_A`, `units`,
+`statistics` (training split only), `splits`, `shard_frames`, `provenance`.
+
+Reading, e.g. in a DDP data loader:
+
+    store = PairStore("water_dt5.zarr")
+    store.attrs["statistics"]["displacement_rms_A"]
+    for frame in store.iter_frames("train", rank, world_size, shuffle_seed=0, epoch=epoch):
+        frame["positions"], frame["target_velocity"], ...   # numpy arrays for one frame
+
+`iter_frames` deals shards round-robin to ranks (after a seeded shuffle of the shard order when
+`shuffle_seed` is given, the same on every rank): every frame goes to exactly one rank, and rank frame counts
+differ by at most one shard (`n_frames_for_rank` gives each count, e.g. to truncate to the minimum for equal
+steps per rank). Frames within a shard are shuffled too. Only one shard is held in memory at a time.
+`frame(split, index)` reads a single frame.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from trajcast_dist.errors import UserError
+
+__all__ = ["PairStore", "PairStoreWriter", "FRAME_KEYS", "commit_store"]
+
+VECTOR_KEYS = ("positions", "velocities", "target_displacement", "target_velocity")
+FRAME_KEYS = (*VECTOR_KEYS, "species", "cell", "pbc")
+
+
+class PairStore:
+    """Read-only access to a pair store (see module docstring)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not (self.path / "zarr.json").is_file():
+            raise UserError(f"{self.path}: not a zarr store (no zarr.json); build one with `trajcast-dist data pairs`")
+        self._root = zarr.open_group(str(self.path), mode="r")
+        self.attrs = dict(self._root.attrs)
+        self.shard_frames = int(self.attrs["shard_frames"])
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted(self._root.group_keys())
+
+    def n_frames(self, split: str) -> int:
+        return int(self._group(split)["n_atoms"].shape[0])
+
+    def shards(self, split: str) -> list[tuple[int, int]]:
+        """(start, stop) frame ranges of the split's shards, in storage order."""
+        n = self.n_frames(split)
+        return [(s, min(s + self.shard_frames, n)) for s in range(0, n, self.shard_frames)]
+
+    def rank_shards(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None,
+                    epoch: int = 0) -> list[tuple[int, int]]:
+        """The shards rank `rank` of `world_size` reads this epoch (round-robin over the shard order)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}")
+        shards = self.shards(split)
+        if shuffle_seed is not None:
+            order = np.random.default_rng([int(shuffle_seed), int(epoch)]).permutation(len(shards))
+            shards = [shards[i] for i in order]
+        return shards[rank::world_size]
+
+    def n_frames_for_rank(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None,
+                          epoch: int = 0) -> int:
+        return sum(b - a for a, b in self.rank_shards(split, rank, world_size, shuffle_seed, epoch))
+
+    def iter_frames(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None, epoch: int = 0):
+        """Yield this rank's frames as dicts of numpy arrays (FRAME_KEYS plus `index`), one shard in memory."""
+        for start, stop in self.rank_shards(split, rank, world_size, shuffle_seed, epoch):
+            block = self._read(split, slice(start, stop))
+            order = np.arange(stop - start)
+            if shuffle_seed is not None:
+                order = np.random.default_rng([int(shuffle_seed), int(epoch), start]).permutation(order)
+            for i in order:
+                yield _frame_from_block(block, int(i), start + int(i))
+
+    def frame(self, split: str, index: int) -> dict:
+        n = self.n_frames(split)
+        if not 0 <= index < n:
+            raise IndexError(f"frame {index} is outside split {split!r} of {n} frames")
+        return _frame_from_block(self._read(split, slice(index, index + 1)), 0, index)
+
+    def _group(self, split: str):
+        if split not in self._root.group_keys():
+            raise UserError(f"{self.path}: has no split {split!r}; it has {', '.join(self.splits)}")
+        return self._root[split]
+
+    def _read(self, split: str, rows: slice) -> dict:
+        group = self._group(split)
+        return {key: group[key][rows] for key in (*FRAME_KEYS, "n_atoms")}
+
+
+class PairStoreWriter:
+    """Writes a store split by split, one whole shard per write (sharded arrays are written shard-wise)."""
+
+    def __init__(self, path, shard_frames: int):
+        self.path = Path(path)
+        self.shard_frames = int(shard_frames)
+        self._root = zarr.open_group(str(self.path), mode="w-")
+
+    def create_split(self, name: str, n_frames: int, max_atoms: int) -> "_SplitWriter":
+        group = self._root.create_group(name)
+        shard = max(1, min(self.shard_frames, n_frames))
+        arrays = {}
+        for key in VECTOR_KEYS:
+            arrays[key] = _array(group, key, (n_frames, max_atoms, 3), "float64", shard)
+        arrays["species"] = _array(group, "species", (n_frames, max_atoms), "int32", shard)
+        arrays["n_atoms"] = _array(group, "n_atoms", (n_frames,), "int32", shard)
+        arrays["cell"] = _array(group, "cell", (n_frames, 3, 3), "float64", shard)
+        arrays["pbc"] = _array(group, "pbc", (n_frames, 3), "bool", shard)
+        return _SplitWriter(arrays, shard, max_atoms)
+
+    def set_attrs(self, attrs: dict) -> None:
+        self._root.attrs.update({**attrs, "shard_frames": self.shard_frames})
+
+
+def commit_store(tmp_path: Path, out_path: Path, overwrite: bool) -> None:
+    """Move a finished store into place; an existing one is replaced only with `overwrite`."""
+    tmp_path, out_path = Path(tmp_path), Path(out_path)
+    if out_path.exists():
+        if not overwrite:
+            raise UserError(f"{out_path} already exists; pass --overwrite to replace it")
+        trash = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")
+        os.replace(out_path, trash)
+        os.replace(tmp_path, out_path)
+        shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
+        return
+    os.replace(tmp_path, out_path)
+
+
+class _SplitWriter:
+    """Buffers frames and writes them one shard at a time."""
+
+    def __init__(self, arrays: dict, shard: int, max_atoms: int):
+        self.arrays, self.shard, self.max_atoms = arrays, shard, max_atoms
+        self.written = 0
+        self._buffer: list[dict] = []
+
+    def append(self, frame: dict) -> None:
+        self._buffer.append(frame)
+        if len(self._buffer) == self.shard:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        n, m = len(self._buffer), self.max_atoms
+        rows = slice(self.written, self.written + n)
+        for key in VECTOR_KEYS:
+            block = np.zeros((n, m, 3))
+            for i, frame in enumerate(self._buffer):
+                block[i, : len(frame[key])] = frame[key]
+            self.arrays[key][rows] = block
+        species = np.zeros((n, m), dtype=np.int32)
+        for i, frame in enumerate(self._buffer):
+            species[i, : len(frame["species"])] = frame["species"]
+        self.arrays["species"][rows] = species
+        self.arrays["n_atoms"][rows] = np.array([len(f["species"]) for f in self._buffer], dtype=np.int32)
+        self.arrays["cell"][rows] = np.stack([f["cell"] for f in self._buffer])
+        self.arrays["pbc"][rows] = np.stack([f["pbc"] for f in self._buffer])
+        self.written += n
+        self._buffer = []
+
+
+def _array(group, name, shape, dtype, shard_frames):
+    chunks = (1, *shape[1:])
+    shards = (shard_frames, *shape[1:])
+    return group.create_array(name, shape=shape, dtype=dtype, chunks=chunks, shards=shards, fill_value=0)
+
+
+def _frame_from_block(block: dict, i: int, index: int) -> dict:
+    n = int(block["n_atoms"][i])
+    frame = {key: block[key][i, :n] for key in (*VECTOR_KEYS, "species")}
+    frame["cell"], frame["pbc"], frame["index"] = block["cell"][i], block["pbc"][i], index
+    return frame

@@ -1,0 +1,56 @@
+"""What a reference system must tell the MD driver: units, time step, thermostats and how to build it.
+
+One `MDSystem` per system of the paper (Methods "Reference Data Sets"); `water.py` and `quartz.py` fill it in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from trajcast_dist.errors import UserError
+
+__all__ = ["MDSystem", "Stage", "get_system", "SYSTEM_NAMES"]
+
+SYSTEM_NAMES = ("water", "quartz", "paracetamol")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One equilibration stage: commands that set up its fixes, its length, and the fixes to remove after."""
+
+    commands: list[str]
+    steps: int
+    fixes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MDSystem:
+    name: str
+    unit_style: str
+    timestep_fs: float
+    csvr_tau_fs: float
+    start_window_K: float  # production starts within ±window of the target temperature (paper)
+    start_separation_fs: float  # and at least this far apart in time
+    # build(session, workdir, repeat, seed) -> atomic numbers ordered by atom ID; reads the structure and
+    # issues every force-field command.
+    build: Callable
+    # equilibration(temperature_K, total_fs, seed) -> [Stage]; starts are sampled from the last stage.
+    equilibration: Callable
+    # load(session, atoms, workdir) -> same as build, but from a given configuration (for `rerun`).
+    load: Callable
+
+
+def get_system(name: str) -> MDSystem:
+    if name == "water":
+        from trajcast_dist.data.water import WATER
+
+        return WATER
+    if name == "quartz":
+        from trajcast_dist.data.quartz import QUARTZ
+
+        return QUARTZ
+    if name == "paracetamol":
+        raise UserError("system 'paracetamol' is not implemented yet (needs an OPLS-AA/moltemplate setup); "
+                        "use 'water' or 'quartz'")
+    raise UserError(f"unknown system {name!r}; choose one of: water, quartz")

@@ -1,0 +1,1 @@
+"""Dynamics: initial velocities, the CSVR thermostat, instability checks and the serial rollout."""

@@ -1,0 +1,69 @@
+"""The serial rollout driver: one process holds every atom (paper Fig. 1A, autoregressive loop)."""
+
+import numpy as np
+import torch
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.state import SystemState, wrap_positions
+from trajcast_dist.dynamics.step import StepSettings, propagate
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom
+from trajcast_dist.errors import UserError
+from trajcast_dist.graph import build_graph
+from trajcast_dist.reduce import LocalReducer
+
+__all__ = ["SerialDriver", "check_compatible", "step_settings"]
+
+
+def check_compatible(model, state: SystemState, where: str = "structure") -> np.ndarray:
+    """Species index of every atom; errors for unknown elements or a periodic/non-periodic mismatch."""
+    if model.config.periodic and not state.pbc.all():
+        raise UserError(f"{where} is not periodic in all directions (pbc={state.pbc.tolist()}) but the model was "
+                        "trained on periodic systems; give the structure a cell and pbc=True")
+    if not model.config.periodic and state.pbc.any():
+        raise UserError(f"{where} is periodic but the model was trained on an isolated molecule; set pbc=False")
+    return model.species_index(state.numbers, where)
+
+
+def step_settings(model, n_atoms: int, periodic: bool, temperature_K: float, tau_fs: float | None,
+                  max_temperature_factor: float = 3.0) -> StepSettings:
+    return StepSettings(degrees_of_freedom(n_atoms, periodic), model.dt_fs, model.cutoff_A, temperature_K, tau_fs,
+                        max_temperature_factor)
+
+
+class SerialDriver:
+    """Advances a `SystemState` one model step at a time on one process."""
+
+    reducer = LocalReducer()
+
+    def __init__(self, model, state: SystemState, settings: StepSettings, rng: np.random.Generator,
+                 dtype=torch.float64, device="cpu"):
+        self.model, self.state, self.settings, self.rng = model, state, settings, rng
+        self.dtype, self.device = dtype, device
+        self.species = check_compatible(model, state)
+        self.masses = units.masses_amu(state.numbers)
+
+    is_main = True
+
+    @property
+    def step_count(self) -> int:
+        return self.state.step
+
+    def step(self) -> float:
+        """One Δt; returns the temperature after the thermostat."""
+        s = self.state
+        graph = build_graph(s.positions, s.velocities, self.species, self.masses, s.cell, s.pbc,
+                            self.model.cutoff_A, dtype=self.dtype, device=self.device)
+        displacement, velocities, temperature = propagate(self.model, graph, self.settings, self.reducer,
+                                                          self.rng, s.step + 1)
+        s.positions, s.image = wrap_positions(s.positions + displacement, s.image, s.cell, s.pbc)
+        s.velocities = velocities
+        s.step += 1
+        s.time_fs += self.model.dt_fs
+        return temperature
+
+    def gather(self) -> SystemState:
+        """The whole state (on the main process); trivially our own here."""
+        return self.state
+
+    def stats(self) -> dict:
+        return {"atoms": self.state.n_atoms}

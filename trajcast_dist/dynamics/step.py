@@ -1,0 +1,55 @@
+"""One forecast step on the atoms a process owns: model → conservation → checks → thermostat.
+
+Used as is by the serial rollout and by the distributed driver; every global quantity goes through the reducer.
+"""
+
+import numpy as np
+import torch
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.thermostat import CSVR, kinetic_energy
+from trajcast_dist.errors import UserError
+from trajcast_dist.graph import Graph
+from trajcast_dist.reduce import Reducer
+
+__all__ = ["Instability", "StepSettings", "propagate"]
+
+
+class Instability(UserError):
+    """The forecast left the physical regime (NaN, runaway temperature, an atom jumping a cutoff)."""
+
+
+class StepSettings:
+    def __init__(self, n_dof: int, dt_fs: float, cutoff_A: float, temperature_K: float, tau_fs: float | None,
+                 max_temperature_factor: float = 3.0):
+        """tau_fs=None runs NVE; temperature_K then only sets the runaway bound."""
+        self.n_dof = n_dof
+        self.cutoff_A = cutoff_A
+        self.max_temperature_K = max_temperature_factor * temperature_K
+        self.thermostat = None if tau_fs is None else CSVR(temperature_K, tau_fs, dt_fs, n_dof)
+
+
+@torch.no_grad()
+def propagate(model, graph: Graph, settings: StepSettings, reducer: Reducer, rng: np.random.Generator,
+              step: int, sync=None):
+    """Return (displacement, new velocity) of the owned atoms as float64 numpy arrays, and the new T (K).
+
+    Raises Instability on every rank when any rank sees a problem (ranks agree before stopping).
+    """
+    displacement, velocity = model(graph, sync=sync, reducer=reducer)
+    masses = graph.masses[: graph.n_owned]
+    finite = bool(torch.isfinite(displacement).all() and torch.isfinite(velocity).all())
+    if reducer.any(not finite):
+        raise Instability(f"step {step}: the model produced NaN/inf positions or velocities; "
+                          "no frame was written for it (try float64 or a smaller τ)")
+    max_jump = float(displacement.norm(dim=-1).max()) if displacement.numel() else 0.0
+    if reducer.any(max_jump > settings.cutoff_A):
+        raise Instability(f"step {step}: an atom moved more than the cutoff ({settings.cutoff_A} Å) in one step; "
+                          "the forecast is unstable")
+    if settings.thermostat is not None:
+        velocity = settings.thermostat.apply(velocity, masses, reducer, rng)
+    temperature = units.temperature_k(kinetic_energy(velocity, masses, reducer), settings.n_dof)
+    if reducer.any(temperature > settings.max_temperature_K):
+        raise Instability(f"step {step}: temperature {temperature:.0f} K exceeds the bound "
+                          f"{settings.max_temperature_K:.0f} K; the forecast is unstable")
+    return (displacement.to(torch.float64).cpu().numpy(), velocity.to(torch.float64).cpu().numpy(), temperature)

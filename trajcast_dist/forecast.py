@@ -1,0 +1,142 @@
+"""Forecasting as a library call: `forecast(atoms, model, steps)` returns the final `ase.Atoms`.
+
+`run_forecast` drives any driver (serial here, distributed in `trajcast_dist.parallel`) with the same
+output, logging, restart and progress handling, so `mpirun -n P` and one process write the same files.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, step_settings
+from trajcast_dist.dynamics.state import SystemState
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom
+from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
+from trajcast_dist.errors import UserError
+from trajcast_dist.io.restart import save_restart
+from trajcast_dist.io.structure import has_velocities, state_from_atoms
+from trajcast_dist.io.trajectory import ExtxyzWriter, state_to_atoms
+
+__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "DTYPES"]
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class ForecastSettings:
+    temperature_K: float = 300.0
+    tau_fs: float = 50.0
+    nve: bool = False
+    seed: int = 0
+    stride: int = 10
+    dtype: str = "float64"
+    max_temperature_factor: float = 3.0
+
+    def validate(self) -> None:
+        if self.temperature_K <= 0:
+            raise UserError(f"--temperature {self.temperature_K} must be > 0 K")
+        if self.tau_fs <= 0:
+            raise UserError(f"--tau {self.tau_fs} must be > 0 fs")
+        if self.stride <= 0:
+            raise UserError(f"--stride {self.stride} must be > 0")
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype {self.dtype!r}: choose float64 or float32")
+
+    @property
+    def thermostat_tau_fs(self):
+        return None if self.nve else self.tau_fs
+
+
+def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Generator, where="structure"):
+    """State from a structure: its velocities if it has them, else Maxwell–Boltzmann at T; net momentum zeroed
+    (the conservation layer keeps the input momentum, so a drifting start would drift forever)."""
+    state = state_from_atoms(atoms, where)
+    check_compatible(model, state, where)
+    masses = units.masses_amu(state.numbers)
+    if has_velocities(atoms):
+        state.velocities = remove_net_momentum(state.velocities, masses)
+    else:
+        state.velocities = maxwell_boltzmann(masses, settings.temperature_K, rng, state.periodic, state.positions)
+    return state
+
+
+def forecast(atoms, model, steps: int, settings: ForecastSettings | None = None, output=None, log=None,
+             progress: bool = False):
+    """Forecast `steps` model steps from `atoms` (ASE in, ASE out). Frames go to `output` (extxyz) if given."""
+    settings = settings or ForecastSettings()
+    settings.validate()
+    rng = np.random.default_rng(settings.seed)
+    dtype = DTYPES[settings.dtype]
+    device = next(model.parameters()).device
+    model = model.to(dtype)
+    state = initial_state(atoms, model, settings, rng)
+    driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, dtype, device)
+    final = run_forecast(driver, steps, settings, output=output, log=log, progress=progress)
+    return state_to_atoms(final)
+
+
+def make_step_settings(model, state: SystemState, settings: ForecastSettings):
+    return step_settings(model, state.n_atoms, state.periodic, settings.temperature_K, settings.thermostat_tau_fs,
+                         settings.max_temperature_factor)
+
+
+def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,
+                 append: bool = False, log=None, progress: bool = False) -> SystemState:
+    """Advance `driver` by `steps`, writing a frame, a log line and the restart file every `stride` steps.
+
+    A driver has `is_main`, `model`, `rng`, `step() -> T`, `step_count`, `gather() -> SystemState` (the whole
+    state on the main process, None elsewhere) and `stats() -> dict` for the log line.
+
+    On an instability the last good restart stays in place and the error propagates.
+    """
+    if steps <= 0:
+        raise UserError(f"--steps {steps} must be > 0")
+    main = driver.is_main
+    writer = ExtxyzWriter(output, append=append) if (output and main) else None
+    state = driver.gather()
+    dt_fs = driver.model.dt_fs
+    if main and not append:
+        kinetic = units.kinetic_energy_ev(units.masses_amu(state.numbers), state.velocities)
+        temperature = units.temperature_k(kinetic, degrees_of_freedom(state.n_atoms, state.periodic))
+        _emit(writer, log, state, temperature, None, dt_fs, driver)
+    bar = tqdm(total=steps, disable=not (progress and main), unit="step", dynamic_ncols=True)
+    tick, done_since_tick = time.perf_counter(), 0
+    try:
+        for _ in range(steps):
+            temperature = driver.step()
+            done_since_tick += 1
+            bar.update(1)
+            step = driver.step_count
+            if step % settings.stride == 0 or _ == steps - 1:
+                seconds_per_step = (time.perf_counter() - tick) / done_since_tick
+                state = driver.gather()
+                if main:
+                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
+                    if step % settings.stride == 0:
+                        _emit(writer, log, state, temperature, seconds_per_step, dt_fs, driver)
+                    if restart_path:
+                        save_restart(restart_path, state, driver.rng.bit_generator.state, asdict(settings))
+                tick, done_since_tick = time.perf_counter(), 0
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    return driver.gather()
+
+
+def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
+    return dt_fs * 1e-6 * 86400.0 / seconds_per_step
+
+
+def _emit(writer, log, state, temperature, seconds_per_step, dt_fs, driver) -> None:
+    if writer:
+        writer.write(state_to_atoms(state, temperature))
+    if log:
+        timing = ("" if seconds_per_step is None else
+                  f"  {1e3 * seconds_per_step:9.1f} ms/step  {_ns_per_day(dt_fs, seconds_per_step):8.4f} ns/day")
+        extra = "".join(f"  {k}={v}" for k, v in driver.stats().items())
+        log(f"step {state.step:8d}  t={state.time_fs / 1000:9.3f} ps  T={temperature:7.1f} K{timing}{extra}")

@@ -1,0 +1,1 @@
+"""Reading structures, writing trajectories, checkpoints and restart files (atomically)."""

@@ -1,0 +1,52 @@
+"""Reading an input structure (any ASE format) into a forecast state, with checks that name the problem."""
+
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.state import SystemState
+from trajcast_dist.errors import UserError
+
+__all__ = ["read_structure", "state_from_atoms", "has_velocities"]
+
+
+def read_structure(path, index=-1) -> "ase.Atoms":
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"structure file {path} not found")
+    try:
+        return ase.io.read(path, index=index)
+    except Exception as err:  # ASE raises many types for unreadable files
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"cannot read {path} as a structure ({detail}); use a format ASE reads, e.g. extxyz") from None
+
+
+def has_velocities(atoms) -> bool:
+    return "momenta" in atoms.arrays or "velocities" in atoms.arrays
+
+
+def state_from_atoms(atoms, where: str = "structure") -> SystemState:
+    """Positions, velocities (Å/fs; zero if absent — the caller draws Maxwell–Boltzmann), cell and pbc."""
+    if len(atoms) == 0:
+        raise UserError(f"{where} contains no atoms")
+    positions = atoms.get_positions()
+    if not np.isfinite(positions).all():
+        raise UserError(f"{where} has NaN/inf positions; fix the file")
+    if "momenta" in atoms.arrays:
+        velocities = units.velocities_from_ase(atoms.get_velocities())
+    elif "velocities" in atoms.arrays:  # extxyz written by other tools: Å/(ASE time unit) as well
+        velocities = units.velocities_from_ase(atoms.arrays["velocities"])
+    else:
+        velocities = np.zeros_like(positions)
+    if not np.isfinite(velocities).all():
+        raise UserError(f"{where} has NaN/inf velocities; fix the file")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    cell = atoms.cell.array
+    if pbc.any() and abs(np.linalg.det(cell)) < 1e-9:
+        raise UserError(f"{where} is periodic (pbc={pbc.tolist()}) but has no cell; set Lattice=... or pbc=False")
+    image = atoms.arrays.get("image")
+    return SystemState(positions=positions, velocities=velocities, numbers=atoms.numbers, cell=cell, pbc=pbc,
+                       image=None if image is None else np.asarray(image),
+                       step=int(atoms.info.get("step", 0)), time_fs=float(atoms.info.get("time_fs", 0.0)))

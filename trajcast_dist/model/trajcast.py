@@ -1,0 +1,110 @@
+"""The TrajCast network: embeddings, K interaction layers, readout and conservation (paper Fig. 1)."""
+
+import numpy as np
+import torch
+from e3nn import o3
+from torch import nn
+
+from trajcast_dist import units
+from trajcast_dist.config import ModelConfig
+from trajcast_dist.errors import UserError
+from trajcast_dist.graph import Graph
+from trajcast_dist.model.backends import get_backend
+from trajcast_dist.model.conservation import Conservation
+from trajcast_dist.model.interaction import InteractionLayer
+from trajcast_dist.model.radial import RadialEmbedding
+from trajcast_dist.model.readout import Readout
+from trajcast_dist.model.velocity import VelocityGaussians
+from trajcast_dist.reduce import LocalReducer, Reducer
+
+__all__ = ["TrajCast", "velocity_max"]
+
+_LOCAL = LocalReducer()
+
+
+def velocity_max(species: list[int], config: ModelConfig) -> float:
+    """v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element (paper Methods)."""
+    lightest = float(units.masses_amu(species).min())
+    return config.velocity_max_factor * units.mb_vrms_A_per_fs(lightest, config.temperature_K)
+
+
+class TrajCast(nn.Module):
+    """Predicts (Δr, v) over Δt for every owned atom of a `Graph`.
+
+    `sync(h, layer)` is called after every layer; the serial driver leaves it as identity, the distributed
+    driver overwrites ghost rows with their owners' features. `reducer` provides the global sums of the
+    conservation step.
+    """
+
+    def __init__(self, config: ModelConfig, species: list[int]):
+        super().__init__()
+        self.config = config
+        self.species = [int(z) for z in species]
+        if sorted(set(self.species)) != self.species:
+            raise UserError(f"model species {species} must be distinct atomic numbers in increasing order")
+        backend = get_backend("e3nn" if config.backend == "auto" else config.backend)
+        num_species = len(self.species)
+        hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
+        self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+        self.radial = RadialEmbedding(config.cutoff_A, config.num_bessel, config.cutoff_p, config.bessel_trainable)
+        self.velocity_embedding = VelocityGaussians(num_species, velocity_max(self.species, config),
+                                                    config.num_velocity_gaussians)
+        embed_in = o3.Irreps(f"{num_species + config.num_velocity_gaussians}x0e") + self.irreps_sh[1:]
+        self.embedding = backend.Linear(embed_in, hidden)
+        layers, irreps = [], hidden
+        for _ in range(config.num_layers):
+            layer = InteractionLayer(backend, irreps, hidden, self.irreps_sh, config.lmax, num_species,
+                                     self.radial.dim, self.velocity_embedding.dim, config.mlp_hidden,
+                                     config.avg_num_neighbors)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = nn.ModuleList(layers)
+        self.readout = Readout(backend, irreps, config.displacement_rms_A, config.velocity_rms_A_per_fs)
+        self.conservation = Conservation(config.periodic)
+        self.register_buffer("atomic_numbers", torch.tensor(self.species, dtype=torch.long))
+
+    @property
+    def cutoff_A(self) -> float:
+        return self.config.cutoff_A
+
+    @property
+    def dt_fs(self) -> float:
+        return self.config.dt_fs
+
+    def species_index(self, atomic_numbers, where: str = "structure") -> np.ndarray:
+        """Map atomic numbers to rows of the one-hot embedding; unknown elements are a UserError."""
+        from ase.data import chemical_symbols
+
+        atomic_numbers = np.asarray(atomic_numbers, dtype=int)
+        lookup = np.full(max(max(self.species), int(atomic_numbers.max(initial=0))) + 1, -1)
+        lookup[self.species] = np.arange(len(self.species))
+        index = lookup[atomic_numbers]
+        if (index < 0).any():
+            unknown = sorted({chemical_symbols[z] for z in atomic_numbers[index < 0]})
+            known = ",".join(chemical_symbols[z] for z in self.species)
+            raise UserError(f"{where} contains {','.join(unknown)} but the model only knows {known}; "
+                            "use a model trained on these elements")
+        return index
+
+    def forward(self, graph: Graph, sync=None, reducer: Reducer = _LOCAL):
+        species_onehot = nn.functional.one_hot(graph.species, len(self.species)).to(graph.positions.dtype)
+        edge_length = graph.edge_vectors.norm(dim=-1)
+        edge_sh = o3.spherical_harmonics(self.irreps_sh, graph.edge_vectors, normalize=True,
+                                         normalization="component")
+        edge_radial = self.radial(edge_length)
+        speed = graph.velocities.norm(dim=-1)
+        velocity_sh = o3.spherical_harmonics(self.irreps_sh, graph.velocities, normalize=True,
+                                             normalization="component")
+        velocity_embedding = self.velocity_embedding(speed, graph.species)
+        h = self.embedding(torch.cat([species_onehot, velocity_embedding, velocity_sh[:, 1:]], dim=1))
+        for k, layer in enumerate(self.layers):
+            h = layer(h, species_onehot, graph.edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding)
+            if sync is not None:
+                h = sync(h, k)
+        owned = slice(0, graph.n_owned)
+        displacement, velocity = self.readout(h[owned])
+        return self.conservation(displacement, velocity, graph.positions[owned], graph.velocities[owned],
+                                 graph.masses[owned], graph.batch[owned], graph.n_graphs, reducer)
+
+    def num_weights(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,1 @@
+"""Distributed forecasting: spatial decomposition, ghost atoms, per-layer halo exchange, global reductions."""
