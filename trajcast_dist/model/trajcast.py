@@ -38,6 +38,16 @@ class TrajCast(nn.Module):
 
     def __init__(self, config: ModelConfig, species: list[int]):
         super().__init__()
+        # e3nn computes Clebsch–Gordan coefficients in the default dtype at construction: build in float64 so a
+        # float64 model is exact to ~1e-15 (a float32-built one is only equivariant to ~1e-8); cast afterwards.
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            self._build(config, species)
+        finally:
+            torch.set_default_dtype(previous)
+
+    def _build(self, config: ModelConfig, species: list[int]) -> None:
         self.config = config
         self.species = [int(z) for z in species]
         if sorted(set(self.species)) != self.species:

@@ -1,0 +1,167 @@
+"""`trajcast-dist forecast` and `trajcast-dist model` end to end, and every bad input → one line, exit 2,
+nothing overwritten."""
+
+import subprocess
+import sys
+
+import ase.io
+import numpy as np
+import pytest
+from ase import Atoms
+
+from trajcast_dist.cli.main import main
+
+TINY = "configs/tiny.yaml"
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    from conftest import ROOT
+
+    path = tmp_path / "tiny.pt"
+    assert main(["model", "init", "--config", str(ROOT / TINY), "--species", "H,O", "--out", str(path)]) == 0
+    return path
+
+
+@pytest.fixture
+def water_file(tmp_path, water):
+    path = tmp_path / "water.xyz"
+    ase.io.write(path, water)
+    return path
+
+
+def _run(args, capsys):
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr()
+
+
+def test_forecast_writes_frames_log_and_restart(model_file, water_file, tmp_path, capsys):
+    out = tmp_path / "traj.xyz"
+    code, io = _run(["forecast", water_file, "--model", model_file, "--steps", 4, "--stride", 2,
+                     "--output", out, "--threads", 1], capsys)
+    assert code == 0, io.err
+    frames = ase.io.read(out, ":")
+    assert [f.info["step"] for f in frames] == [0, 2, 4]
+    assert frames[-1].info["time_fs"] == pytest.approx(20.0)
+    assert "temperature_K" in frames[-1].info and "image" in frames[-1].arrays
+    assert "ns/day" in io.out
+    assert (tmp_path / "traj.xyz.restart.npz").is_file()
+
+
+def test_forecast_restart_cli_matches_uninterrupted_run(model_file, water_file, tmp_path, capsys):
+    full, half, rest = tmp_path / "full.xyz", tmp_path / "half.xyz", tmp_path / "rest.xyz"
+    common = ["--model", model_file, "--stride", 2, "--seed", 9, "--threads", 1]
+    assert _run(["forecast", water_file, "--steps", 4, "--output", full, *common], capsys)[0] == 0
+    assert _run(["forecast", water_file, "--steps", 2, "--output", half, *common], capsys)[0] == 0
+    assert _run(["forecast", "--restart", f"{half}.restart.npz", "--steps", 2, "--output", rest, *common],
+                capsys)[0] == 0
+    a, b = ase.io.read(full, -1), ase.io.read(rest, -1)
+    assert b.info["step"] == 4
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.get_velocities(), b.get_velocities())
+
+
+def test_model_info_reports_species_cutoff_dt_dtype_weights(model_file, capsys):
+    code, io = _run(["model", "info", model_file], capsys)
+    assert code == 0
+    assert "H,O" in io.out and "4.0 Å" in io.out and "5.0 fs" in io.out and "float64" in io.out
+    assert "27,896" in io.out
+
+
+def test_water_config_has_paper_size(tmp_path):
+    from conftest import ROOT
+    from trajcast_dist.config import load_config
+    from trajcast_dist.model import TrajCast
+
+    n = TrajCast(load_config(ROOT / "configs/water.yaml").model, [1, 8]).num_weights()
+    assert 2.0e6 < n < 2.6e6  # paper: "approximately 2.2M learnable weights"
+
+
+def _error(capsys, args, match):
+    code, io = _run(args, capsys)
+    assert code == 2
+    lines = io.err.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0], io.err
+    return lines[0]
+
+
+def test_missing_structure_file(model_file, tmp_path, capsys):
+    _error(capsys, ["forecast", tmp_path / "nope.xyz", "--model", model_file, "--steps", 1,
+                    "--output", tmp_path / "o.xyz"], "not found")
+
+
+def test_unreadable_structure(model_file, tmp_path, capsys):
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("this is not\na structure file\n")
+    _error(capsys, ["forecast", bad, "--model", model_file, "--steps", 1, "--output", tmp_path / "o.xyz"],
+           "cannot read")
+
+
+def test_unknown_species(model_file, tmp_path, capsys):
+    path = tmp_path / "nacl.xyz"
+    ase.io.write(path, Atoms("NaCl", positions=[[0, 0, 0], [2.8, 0, 0]], cell=np.eye(3) * 5.6, pbc=True))
+    _error(capsys, ["forecast", path, "--model", model_file, "--steps", 1, "--output", tmp_path / "o.xyz"],
+           "contains Cl,Na but the model only knows H,O")
+
+
+def test_periodic_model_rejects_structure_without_cell(model_file, tmp_path, capsys):
+    path = tmp_path / "mol.xyz"
+    ase.io.write(path, Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+    _error(capsys, ["forecast", path, "--model", model_file, "--steps", 1, "--output", tmp_path / "o.xyz"],
+           "not periodic")
+
+
+def test_molecule_model_rejects_periodic_structure(tmp_path, water_file, capsys):
+    from conftest import ROOT
+
+    config = tmp_path / "mol.yaml"
+    config.write_text((ROOT / TINY).read_text().replace("periodic: true", "periodic: false"))
+    model = tmp_path / "mol.pt"
+    assert main(["model", "init", "--config", str(config), "--species", "H,O", "--out", str(model)]) == 0
+    _error(capsys, ["forecast", water_file, "--model", model, "--steps", 1, "--output", tmp_path / "o.xyz"],
+           "isolated molecule")
+
+
+@pytest.mark.parametrize("array", ["positions", "momenta"])
+def test_nan_in_structure(model_file, tmp_path, water, array, capsys):
+    water.set_velocities(np.zeros((len(water), 3)))
+    water.arrays[array][3, 1] = np.nan
+    path = tmp_path / "nan.xyz"
+    ase.io.write(path, water)
+    _error(capsys, ["forecast", path, "--model", model_file, "--steps", 1, "--output", tmp_path / "o.xyz"],
+           "NaN/inf")
+
+
+def test_existing_output_is_not_overwritten(model_file, water_file, tmp_path, capsys):
+    out = tmp_path / "o.xyz"
+    out.write_text("precious")
+    _error(capsys, ["forecast", water_file, "--model", model_file, "--steps", 1, "--output", out],
+           "--overwrite")
+    assert out.read_text() == "precious"
+
+
+@pytest.mark.parametrize("flag,value,match", [("--steps", 0, "--steps 0"), ("--steps", -3, "--steps -3"),
+                                              ("--tau", 0, "--tau 0"), ("--temperature", -5, "--temperature -5")])
+def test_non_positive_settings(model_file, water_file, tmp_path, flag, value, match, capsys):
+    args = ["forecast", water_file, "--model", model_file, "--steps", 1, "--output", tmp_path / "o.xyz"]
+    args[args.index("--steps") + 1] = 1
+    _error(capsys, [*args, flag, value], match)
+
+
+@pytest.mark.parametrize("text,match", [("model:\n  cutof_A: 4.0\n", "unknown key model.cutof_A"),
+                                        ("model:\n  num_layers: two\n", "model.num_layers = 'two'"),
+                                        ("modle:\n  num_layers: 2\n", "unknown section 'modle'"),
+                                        ("model:\n  cutoff_A: -1\n", "model.cutoff_A = -1.0 must be > 0")])
+def test_bad_config_names_the_key(tmp_path, text, match, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    line = _error(capsys, ["model", "init", "--config", config, "--species", "H,O", "--out", tmp_path / "m.pt"],
+                  match)
+    assert str(config) in line
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_console_scripts_are_installed():
+    bin_dir = __import__("pathlib").Path(sys.executable).parent
+    for name in ("trajcast-dist", "trajcast-dist-forecast"):
+        result = subprocess.run([bin_dir / name, "--help"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "forecast" in (result.stdout + result.stderr).lower()
