@@ -2,15 +2,14 @@
 
 The energy function is a parameter, `energy_fn(frames: list[ase.Atoms]) -> np.ndarray` (eV per frame), so this
 module does not depend on how energies are computed; the pipeline binds it to the reference force field
-(`trajcast_dist.data.potential_energies(frames, system)`, LAMMPS). Histogram overlap (our definition):
+(`trajcast_dist.data.lammps_md.potential_energies(frames, system)`, LAMMPS `run 0` per frame).
+Histogram overlap (our definition):
 
     overlap = Σ_bins min(p_a, p_b) Δ  on shared bins spanning both samples, p normalised to unit area (∈ [0, 1]).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -88,24 +87,10 @@ def shared_edges(a, b=None, bins: int = 60) -> np.ndarray:
 
 
 def reference_energy_function(system: str) -> EnergyFunction:
-    """energy_fn for --energy-system: `potential_energies(frames, system)` from trajcast_dist.data."""
-    function = _find_potential_energies()
-    if function is None:
-        raise UserError(f"--energy-system {system}: trajcast_dist.data has no potential_energies(frames, system) "
-                        "in this installation; leave out --energy-system or update trajcast-dist")
-    return lambda frames: function(frames, system)
-
-
-def _find_potential_energies():
-    """The data package owns the LAMMPS driver; look in it and its modules rather than hard-coding a path."""
+    """energy_fn for --energy-system: `trajcast_dist.data.lammps_md.potential_energies(frames, system)`."""
     try:
-        package = importlib.import_module("trajcast_dist.data")
-    except ImportError:
-        return None
-    if hasattr(package, "potential_energies"):
-        return package.potential_energies
-    for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
-        module = importlib.import_module(f"trajcast_dist.data.{info.name}")
-        if hasattr(module, "potential_energies"):
-            return module.potential_energies
-    return None
+        from trajcast_dist.data.lammps_md import potential_energies
+    except ImportError as err:
+        raise UserError(f"--energy-system {system}: the reference force field is unavailable ({err}); install "
+                        "the md extra (pip install 'trajcast-dist[md]') or leave out --energy-system") from err
+    return lambda frames: potential_energies(frames, system)

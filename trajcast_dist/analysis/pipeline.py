@@ -30,6 +30,8 @@ from trajcast_dist.errors import UserError
 __all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
 
 OBSERVABLES = ("rdf", "vdos", "msd", "temperature", "energy", "dihedral")
+# |d log MSD / d log τ − 1| above this in the fit window: the window is not (yet) diffusive.
+_DIFFUSIVE_TOLERANCE = 0.15
 
 DEFINITIONS = {
     "rdf_deviation": "integral |g - g_ref| dr / integral g_ref dr over 0..r_max (0 = identical)",
@@ -94,6 +96,10 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
     `traj_paths`/`reference_paths`: one path or a list (several files = independent runs of one system; their
     spread gives the D error bar). `overrides` replace AnalysisSettings fields (`analyze(p, out_dir=d, skip_ps=1)`).
     `energy_fn(frames) -> eV per frame` replaces the reference force field of `settings.energy_system`.
+
+    Memory: histograms are accumulated frame by frame; VACF and MSD keep float32 velocities and displacements of
+    every analysed frame of one set (forecast or reference), 12·N bytes per frame each (24·N for both), capped by
+    `settings.max_memory_gb` (a UserError names --stride/--skip-ps); the FFTs work on ≈ 256 MiB chunks of atoms.
     """
     settings = replace(settings or AnalysisSettings(), **overrides)
     traj_paths, reference_paths = _paths(traj_paths), _paths(reference_paths or [])
@@ -127,7 +133,7 @@ def format_summary(summary: dict) -> str:
     for label, entry in summary.get("vdos", {}).items():
         rows.append((f"VDOS {label}", "", "", _fmt("overlap", entry.get("overlap"))))
     for label, entry in summary.get("diffusion", {}).items():
-        cells = [f"{e['D']:.3g} ± {e['err']:.2g}" if e else "" for e in (entry["forecast"], entry.get("reference"))]
+        cells = [f"{e['D']:#.3g} ± {e['err']:#.2g}" if e else "" for e in (entry["forecast"], entry.get("reference"))]
         rows.append((f"D {label} (1e-9 m²/s)", *cells, f"α = {entry['forecast']['slope_exponent']:.2f}"))
     energy = summary.get("energy")
     if energy:
@@ -135,7 +141,8 @@ def format_summary(summary: dict) -> str:
                  (energy["forecast"], energy.get("reference"))]
         rows.append(("E_pot mean ± σ (eV)", *cells, _fmt("overlap", energy.get("histogram_overlap"))))
     widths = [max(len(str(row[k])) for row in rows) for k in range(4)]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines + [f"note: {note}" for note in summary.get("notes", [])])
 
 
 def _fmt(name, value) -> str:
@@ -161,21 +168,45 @@ def _plan(traj_paths, reference_paths, settings: AnalysisSettings, have_energy: 
     if not traj_paths:
         raise UserError("no trajectory given; pass at least one extxyz file")
     firsts = [peek(p) for p in [*traj_paths, *reference_paths]]
+    _check_sets(firsts[:len(traj_paths)], firsts[len(traj_paths):])
     head = firsts[0]
-    for group in (firsts[:len(traj_paths)], firsts[len(traj_paths):]):
+    observables = tuple(settings.observables or _default_observables(head.periodic, settings, have_energy))
+    _check_observables(observables, firsts, have_energy)
+    plan = _Plan(observables, head.periodic)
+    if "rdf" in observables:
+        plan.pairs = species_pairs(settings.species_pairs, head.numbers)
+        plan.r_max_A = _rdf_range(settings.rdf_rmax_A, firsts)
+        for first in firsts[len(traj_paths):]:
+            missing = {z for pair in plan.pairs for z in pair} - set(first.numbers.tolist())
+            if missing:
+                raise UserError(f"{first.path}: reference lacks element {chemical_symbols[missing.pop()]}; "
+                                "give a reference of the same chemistry or --species-pairs")
+    if "dihedral" in observables:
+        plan.quads = [parse_quadruple(text, min(len(f.numbers) for f in firsts)) for text in settings.dihedrals]
+        if not plan.quads:
+            raise UserError("--observables dihedral needs at least one --dihedral i,j,k,l")
+    return plan
+
+
+def _check_sets(forecast_firsts, reference_firsts) -> None:
+    """Files of one set are runs of one system (same atoms, same order); all files share the periodicity."""
+    for group in (forecast_firsts, reference_firsts):
         for other in group[1:]:
             if not np.array_equal(other.numbers, group[0].numbers):
                 raise UserError(f"{other.path}: atoms differ from {group[0].path}; several files of one set must "
                                 "be independent runs of the same system")
-    for other in firsts[1:]:
+    head = forecast_firsts[0]
+    for other in [*forecast_firsts[1:], *reference_firsts]:
         if other.periodic != head.periodic:
             raise UserError(f"{other.path}: periodicity differs from {head.path}; compare like with like")
-    observables = settings.observables or _default_observables(head.periodic, settings, have_energy)
+
+
+def _check_observables(observables, firsts, have_energy: bool) -> None:
     unknown = [o for o in observables if o not in OBSERVABLES]
     if unknown:
         raise UserError(f"--observables: unknown {unknown[0]!r}; choose from {','.join(OBSERVABLES)}")
-    if not head.periodic and ({"rdf", "msd"} & set(observables)):
-        raise UserError(f"{head.path}: RDF and MSD need a periodic cell (pbc=True); for a molecule use "
+    if not firsts[0].periodic and ({"rdf", "msd"} & set(observables)):
+        raise UserError(f"{firsts[0].path}: RDF and MSD need a periodic cell (pbc=True); for a molecule use "
                         "--observables vdos,temperature,dihedral")
     if "energy" in observables and not have_energy:
         raise UserError("--observables energy needs --energy-system water|quartz")
@@ -184,24 +215,16 @@ def _plan(traj_paths, reference_paths, settings: AnalysisSettings, have_energy: 
             if not first.has_velocities:
                 raise UserError(f"{first.path}: no velocities (momenta column); VDOS and temperature need them — "
                                 "write frames with velocities or pass --observables rdf,msd")
-    plan = _Plan(tuple(observables), head.periodic)
-    if "rdf" in observables:
-        plan.pairs = species_pairs(settings.species_pairs, head.numbers)
-        for first in firsts[len(traj_paths):]:
-            missing = {z for pair in plan.pairs for z in pair} - set(first.numbers.tolist())
-            if missing:
-                raise UserError(f"{first.path}: reference lacks element {chemical_symbols[missing.pop()]}; "
-                                "give a reference of the same chemistry or --species-pairs")
-        limit = min(half_min_width_A(f.cell) for f in firsts)
-        plan.r_max_A = limit if settings.rdf_rmax_A is None else float(settings.rdf_rmax_A)
-        if plan.r_max_A > limit + 1e-9 or plan.r_max_A <= 0:
-            raise UserError(f"--rdf-rmax {plan.r_max_A:g}: must be in (0, {limit:.3f}] Å, half the shortest "
-                            "perpendicular cell width of the given files")
-    if "dihedral" in observables:
-        plan.quads = [parse_quadruple(text, min(len(f.numbers) for f in firsts)) for text in settings.dihedrals]
-        if not plan.quads:
-            raise UserError("--observables dihedral needs at least one --dihedral i,j,k,l")
-    return plan
+
+
+def _rdf_range(requested_A: float | None, firsts) -> float:
+    """One r_max for forecast and reference, so their g(r) share a grid: at most half the narrowest cell."""
+    limit = min(half_min_width_A(f.cell) for f in firsts)
+    r_max = limit if requested_A is None else float(requested_A)
+    if r_max > limit + 1e-9 or r_max <= 0:
+        raise UserError(f"--rdf-rmax {r_max:g}: must be in (0, {limit:.3f}] Å, half the shortest "
+                        "perpendicular cell width of the given files")
+    return r_max
 
 
 def _default_observables(periodic: bool, settings: AnalysisSettings, have_energy: bool) -> tuple[str, ...]:
@@ -214,60 +237,92 @@ def _default_observables(periodic: bool, settings: AnalysisSettings, have_energy
 
 
 def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, progress: bool) -> _SetResult:
-    """One streaming pass per file; histograms accumulate, velocities/displacements go to capped buffers."""
+    """Read every file of a set once; histograms accumulate across files, curves are computed at the end."""
     wanted = set(plan.observables)
     numbers = peek(paths[0]).numbers
     masses = units.masses_amu(numbers)
-    n_dof = degrees_of_freedom(len(numbers), plan.periodic)
-    rdf = RDFAccumulator(numbers, plan.pairs, plan.r_max_A, settings.bins) if "rdf" in wanted else None
-    energies = EnergyAccumulator(energy_fn) if "energy" in wanted else None
-    n_buffers = len(wanted & {"vdos", "msd"}) or 1
-    cap = settings.max_memory_gb * 2**30 / n_buffers
-    velocity_sets, displacement_sets, times, temperatures, angles = [], [], [], [], []
-    dt_fs = None
+    context = _ReadContext(
+        wanted, masses, degrees_of_freedom(len(numbers), plan.periodic), plan.quads,
+        RDFAccumulator(numbers, plan.pairs, plan.r_max_A, settings.bins) if "rdf" in wanted else None,
+        EnergyAccumulator(energy_fn) if "energy" in wanted else None,
+        # The cap covers the arrays of all files of the set: they are all alive until the VACF/MSD is computed.
+        settings.max_memory_gb * 2**30 / (len(wanted & {"vdos", "msd"}) or 1))
+    files, dt_fs = [], None
     for path in paths:
-        velocities, displacements = FrameBuffer("velocities", path, cap), FrameBuffer("positions", path, cap)
-        file_times, origin = [], None
-        for frame in iter_frames(path, dt_fs=settings.dt_fs, skip_ps=settings.skip_ps, stride=settings.stride,
-                                 progress=progress):
-            file_times.append(frame.time_fs)
-            if rdf is not None:
-                rdf.add(frame.atoms.positions, frame.atoms.cell)
-            if {"vdos", "temperature"} & wanted and frame.velocities_A_per_fs is None:
-                raise UserError(f"{path}: frame {frame.index} has no velocities; every analysed frame needs them")
-            if "vdos" in wanted:
-                velocities.append(frame.velocities_A_per_fs)
-            if "temperature" in wanted:
-                temperatures.append(instantaneous_temperature(frame.velocities_A_per_fs, masses, n_dof))
-            if "msd" in wanted:
-                # Store displacements from the first frame: float32 keeps its precision even far from the origin.
-                origin = frame.unwrapped_A if origin is None else origin
-                displacements.append(frame.unwrapped_A - origin)
-            if "dihedral" in wanted:
-                angles.append(dihedral_angles(frame.unwrapped_A, plan.quads, frame.atoms.cell, frame.atoms.pbc))
-            if energies is not None:
-                energies.add(frame.atoms)
-        dt_fs = _file_time_step(path, file_times, dt_fs)
-        times.extend(file_times)
-        velocity_sets.append(velocities.array())
-        displacement_sets.append(displacements.array())
-    result = _SetResult([str(p) for p in paths], len(numbers), len(times), dt_fs)
-    if rdf is not None:
-        result.rdf = rdf.result()
+        files.append(_read_file(path, context, settings, progress))
+        dt_fs = _file_time_step(path, files[-1].times, dt_fs)
+    result = _SetResult([str(p) for p in paths], len(numbers), sum(len(f.times) for f in files), dt_fs)
+    if context.rdf is not None:
+        result.rdf = context.rdf.result()
     if "vdos" in wanted:
-        result.vdos = vibrational_dos(velocity_sets, numbers, masses, dt_fs, 1000.0 * settings.vacf_max_ps)
+        result.vdos = vibrational_dos([f.velocities for f in files], numbers, masses, dt_fs,
+                                      1000.0 * settings.vacf_max_ps)
     if "msd" in wanted:
-        segments = displacement_sets if len(displacement_sets) > 1 else split_blocks(displacement_sets[0],
-                                                                                     settings.blocks)
+        segments = ([f.displacements for f in files] if len(files) > 1
+                    else split_blocks(files[0].displacements, settings.blocks))
         window = None if settings.msd_fit_ps is None else tuple(1000.0 * t for t in settings.msd_fit_ps)
         result.msd = mean_squared_displacement(segments, numbers, masses, dt_fs, fit_window_fs=window)
     if "temperature" in wanted:
-        result.temperature = temperature_statistics(times, temperatures, n_dof, settings.t0_K)
-    if energies is not None:
-        result.energies_ev = energies.result()
+        result.temperature = temperature_statistics(np.concatenate([f.times for f in files]),
+                                                    np.concatenate([f.temperatures for f in files]),
+                                                    context.n_dof, settings.t0_K)
+    if context.energies is not None:
+        result.energies_ev = context.energies.result()
     if "dihedral" in wanted:
-        result.angles_deg = np.array(angles)
+        result.angles_deg = np.concatenate([f.angles for f in files])
     return result
+
+
+@dataclass
+class _ReadContext:
+    """What every file of one set feeds: the accumulators shared across files and the remaining memory budget."""
+    wanted: set
+    masses: np.ndarray
+    n_dof: int
+    quads: list
+    rdf: RDFAccumulator | None
+    energies: EnergyAccumulator | None
+    buffer_bytes: float
+
+
+@dataclass
+class _FileData:
+    times: np.ndarray
+    temperatures: np.ndarray
+    angles: np.ndarray
+    velocities: np.ndarray
+    displacements: np.ndarray
+
+
+def _read_file(path, context: _ReadContext, settings: AnalysisSettings, progress: bool) -> _FileData:
+    """One streaming pass over `path`, feeding every wanted observable frame by frame."""
+    wanted = context.wanted
+    velocities = FrameBuffer("velocities", path, context.buffer_bytes)
+    displacements = FrameBuffer("positions", path, context.buffer_bytes)
+    times, temperatures, angles, origin = [], [], [], None
+    for frame in iter_frames(path, dt_fs=settings.dt_fs, skip_ps=settings.skip_ps, stride=settings.stride,
+                             progress=progress):
+        times.append(frame.time_fs)
+        if context.rdf is not None:
+            context.rdf.add(frame.atoms.positions, frame.atoms.cell)
+        if {"vdos", "temperature"} & wanted and frame.velocities_A_per_fs is None:
+            raise UserError(f"{path}: frame {frame.index} has no velocities; every analysed frame needs them")
+        if "vdos" in wanted:
+            velocities.append(frame.velocities_A_per_fs)
+        if "temperature" in wanted:
+            temperatures.append(instantaneous_temperature(frame.velocities_A_per_fs, context.masses, context.n_dof))
+        if "msd" in wanted:
+            # Displacements from the first frame: float32 keeps its precision however far atoms diffuse.
+            origin = frame.unwrapped_A if origin is None else origin
+            displacements.append(frame.unwrapped_A - origin)
+        if "dihedral" in wanted:
+            angles.append(dihedral_angles(frame.unwrapped_A, context.quads, frame.atoms.cell, frame.atoms.pbc))
+        if context.energies is not None:
+            context.energies.add(frame.atoms)
+    data = _FileData(np.array(times), np.array(temperatures), np.array(angles).reshape(len(angles), len(context.quads)),
+                     velocities.array(), displacements.array())
+    context.buffer_bytes -= max(data.velocities.nbytes, data.displacements.nbytes)
+    return data
 
 
 def _file_time_step(path, times, previous_dt) -> float:
@@ -282,38 +337,60 @@ def _file_time_step(path, times, previous_dt) -> float:
 
 def _summarise(forecast: _SetResult, reference: _SetResult | None, plan: _Plan, settings) -> dict:
     """Comparison numbers; also finishes the observables that need both sets (shared energy bins, T for F(φ))."""
-    sets = {"forecast": forecast, "reference": reference}
+    sets = {name: s for name, s in (("forecast", forecast), ("reference", reference)) if s is not None}
     summary = {"forecast": _set_info(forecast), "reference": _set_info(reference) if reference else None,
-               "settings": {k: v for k, v in asdict(settings).items()}, "definitions": DEFINITIONS}
+               "settings": asdict(settings), "definitions": DEFINITIONS, "notes": []}
     if forecast.rdf is not None:
-        summary["rdf"] = {}
-        for label in forecast.rdf.g:
-            entry = {name: _peak(s.rdf, label) for name, s in sets.items() if s is not None}
-            if reference is not None:
-                entry["deviation"] = rdf_deviation(forecast.rdf.r_A, forecast.rdf.g[label], reference.rdf.g[label])
-            summary["rdf"][label] = entry
+        summary["rdf"] = _compare_rdf(sets)
     if forecast.vdos is not None and reference is not None:
-        summary["vdos"] = {label: {"overlap": overlap_score(forecast.vdos.frequency_THz, forecast.vdos.vdos[label],
-                                                            reference.vdos.frequency_THz, reference.vdos.vdos[label]),
-                                   "cosine": cosine_overlap(forecast.vdos.frequency_THz, forecast.vdos.vdos[label],
-                                                            reference.vdos.frequency_THz, reference.vdos.vdos[label])}
-                           for label in forecast.vdos.vdos if label in reference.vdos.vdos}
+        summary["vdos"] = _compare_vdos(forecast.vdos, reference.vdos)
     if forecast.msd is not None:
-        summary["diffusion"] = {label: {name: {"D": s.msd.D[label], "err": s.msd.D_err[label],
-                                               "slope_exponent": s.msd.slope_exponent[label],
-                                               "fit_window_ps": [t / 1000.0 for t in s.msd.fit_window_fs],
-                                               "segments": s.msd.n_segments}
-                                        for name, s in sets.items() if s is not None}
-                                for label in forecast.msd.D}
+        summary["diffusion"] = _compare_diffusion(sets)
+        summary["notes"] += _diffusive_window_notes(summary["diffusion"])
     if forecast.temperature is not None:
         summary["temperature"] = {name: {k: getattr(s.temperature, k) for k in
                                          ("mean_K", "sigma_K", "t0_K", "sigma_canonical_K", "n_dof")}
-                                  for name, s in sets.items() if s is not None}
+                                  for name, s in sets.items()}
     if forecast.energies_ev is not None:
         _finish_energy(forecast, reference, summary)
     if forecast.angles_deg is not None:
-        _finish_dihedrals(sets, plan, summary)
+        _finish_dihedrals(sets, plan, settings, summary)
     return summary
+
+
+def _compare_rdf(sets: dict) -> dict:
+    comparison = {}
+    for label in sets["forecast"].rdf.g:
+        entry = {name: _peak(s.rdf, label) for name, s in sets.items()}
+        if "reference" in sets:
+            entry["deviation"] = rdf_deviation(sets["forecast"].rdf.r_A, sets["forecast"].rdf.g[label],
+                                               sets["reference"].rdf.g[label])
+        comparison[label] = entry
+    return comparison
+
+
+def _compare_vdos(vdos, vdos_ref) -> dict:
+    comparison = {}
+    for label in vdos.vdos:
+        if label in vdos_ref.vdos:
+            spectra = (vdos.frequency_THz, vdos.vdos[label], vdos_ref.frequency_THz, vdos_ref.vdos[label])
+            comparison[label] = {"overlap": overlap_score(*spectra), "cosine": cosine_overlap(*spectra)}
+    return comparison
+
+
+def _compare_diffusion(sets: dict) -> dict:
+    return {label: {name: {"D": s.msd.D[label], "err": s.msd.D_err[label],
+                           "slope_exponent": s.msd.slope_exponent[label],
+                           "fit_window_ps": [t / 1000.0 for t in s.msd.fit_window_fs], "segments": s.msd.n_segments}
+                    for name, s in sets.items()}
+            for label in sets["forecast"].msd.D}
+
+
+def _diffusive_window_notes(diffusion: dict) -> list[str]:
+    return [f"D {label} ({name}): MSD ~ tau^{entry[name]['slope_exponent']:.2f} in the fit window, not diffusive "
+            "(want 1); choose a later --msd-fit-ps or a longer trajectory"
+            for label, entry in diffusion.items() for name in entry
+            if not abs(entry[name]["slope_exponent"] - 1.0) <= _DIFFUSIVE_TOLERANCE]
 
 
 def _set_info(s: _SetResult) -> dict:
@@ -337,17 +414,16 @@ def _finish_energy(forecast: _SetResult, reference: _SetResult | None, summary: 
     summary["energy"]["histogram_overlap"] = overlap
 
 
-def _finish_dihedrals(sets: dict, plan: _Plan, summary: dict) -> None:
+def _finish_dihedrals(sets: dict, plan: _Plan, settings: AnalysisSettings, summary: dict) -> None:
     """F(φ) uses T0 when given, else each set's mean temperature, else 300 K (said in summary.json)."""
     summary["dihedral"] = {}
     for name, s in sets.items():
-        if s is None:
-            continue
-        temperature = s.temperature.t0_K if s.temperature is not None else 300.0
+        temperature = (settings.t0_K if settings.t0_K is not None
+                       else s.temperature.mean_K if s.temperature is not None else 300.0)
         s.dihedral = dihedral_free_energy(s.angles_deg, plan.quads, temperature)
         for label, f in s.dihedral.free_energy_ev.items():
             entry = summary["dihedral"].setdefault(label, {})
-            entry[name] = {"temperature_K": temperature, "barrier_ev": float(np.nanmax(f)),
+            entry[name] = {"temperature_K": temperature, "max_free_energy_ev": float(np.nanmax(f)),
                            "minimum_deg": float(s.dihedral.angle_deg[np.nanargmin(f)])}
 
 

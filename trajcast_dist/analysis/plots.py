@@ -23,11 +23,11 @@ def plot_rdf(result, reference, path) -> None:
     labels = list(result.g)
     fig, axes = _figure(1, len(labels), width=3.6)
     for ax, label in zip(axes, labels):
-        line, = ax.plot(result.r_A, result.g[label], label=FORECAST)
+        ax.plot(result.r_A, result.g[label], label=FORECAST)
         if reference is not None and label in reference.g:
             ax.plot(reference.r_A, reference.g[label], "--", color="k", lw=1.0, label=REFERENCE)
         ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
-        ax.set(title=f"g$_{{{label}}}$(r)", xlabel="r (Å)", xlim=(0, result.r_A[-1] + 0.5 * np.diff(result.r_A[:2])[0]))
+        ax.set(title=f"g$_{{{label}}}$(r)", xlabel="r (Å)", xlim=(0, result.edges_A[-1]))
     axes[0].set_ylabel("g(r)")
     axes[0].legend(frameon=False)
     _save(fig, path)
@@ -40,10 +40,12 @@ def plot_vdos(result, reference, path, overlaps: dict | None = None) -> None:
         top, bottom = axes[column], axes[len(labels) + column]
         top.plot(result.lag_fs / 1000.0, result.vacf[label], label=FORECAST)
         bottom.plot(result.frequency_cm1, result.vdos[label], label=FORECAST)
+        spectra = [(result.frequency_cm1, result.vdos[label])]
         if reference is not None and label in reference.vdos:
             top.plot(reference.lag_fs / 1000.0, reference.vacf[label], "--", color="k", lw=1.0, label=REFERENCE)
             bottom.plot(reference.frequency_cm1, reference.vdos[label], "--", color="k", lw=1.0, label=REFERENCE)
-            bottom.set_xlim(0, min(result.frequency_cm1[-1], reference.frequency_cm1[-1]))
+            spectra.append((reference.frequency_cm1, reference.vdos[label]))
+        bottom.set_xlim(0, _spectral_extent(spectra))
         title = f"{label}" + (f"  (overlap {overlaps[label]:.3f})" if overlaps and label in overlaps else "")
         top.set(title=title, xlabel="τ (ps)")
         top.axhline(0.0, color="0.8", lw=0.8, zorder=0)
@@ -71,17 +73,17 @@ def plot_msd(result, reference, path) -> None:
         ax.axvspan(lo, hi, color="0.9", zorder=0, label="fit window")
         ax.set(title=f"{label}  (D in 10$^{{-9}}$ m$^2$/s)", xlabel="τ (ps)")
         ax.legend(frameon=False, fontsize=7)
-    axes[0].set_ylabel("MSD (Å$^2$), band = 3σ over segments")
+    axes[0].set_ylabel("MSD (Å$^2$), band ±3 s.e. over segments")
     _save(fig, path)
 
 
 def plot_temperature(result, reference, path) -> None:
     fig, (trace, hist) = _figure(1, 2, width=4.5)
-    series = [(result, dict(), FORECAST)]
+    series = [(result, dict(lw=0.6), FORECAST)]
     if reference is not None:
-        series.append((reference, dict(ls="--", color="k", lw=1.0), REFERENCE))
+        series.append((reference, dict(ls="--", color="k", lw=0.8, alpha=0.7), REFERENCE))
     for res, style, name in series:
-        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K, lw=0.6 if not style else 0.8,
+        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K,
                            label=f"{name}: {res.mean_K:.1f} ± {res.sigma_K:.1f} K", **style)
         hist.hist(res.temperature_K, bins=40, density=True, histtype="step", color=line.get_color(),
                   ls=style.get("ls", "-"), label=name)
@@ -92,8 +94,8 @@ def plot_temperature(result, reference, path) -> None:
     trace.axhline(t0, color="C4", lw=0.8)
     trace.set(xlabel="t (ps)", ylabel="T (K)", title="temperature")
     hist.set(xlabel="T (K)", ylabel="p(T)", title=f"N$_f$ = {result.n_dof}, T$_0$ = {t0:.1f} K")
-    trace.legend(frameon=False, fontsize=7)
-    hist.legend(frameon=False, fontsize=7)
+    trace.legend(fontsize=7, loc="upper left")
+    hist.legend(fontsize=7, loc="upper left")
     _save(fig, path)
 
 
@@ -127,6 +129,16 @@ def _figure(rows: int, columns: int, width: float = 3.6, height: float = 3.0):
     fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, np.atleast_1d(fig.subplots(rows, columns)).ravel()
+
+
+def _spectral_extent(spectra) -> float:
+    """Upper x limit: past 99.5 % of every spectrum's area (with a margin), never beyond the lowest Nyquist."""
+    tops, nyquist = [], []
+    for frequency, spectrum in spectra:
+        cumulative = np.cumsum(spectrum)
+        tops.append(frequency[np.searchsorted(cumulative, 0.995 * cumulative[-1])])
+        nyquist.append(frequency[-1])
+    return float(min(1.25 * max(tops), min(nyquist)))
 
 
 def _thz_axis(ax) -> None:

@@ -57,7 +57,8 @@ def species_pairs(spec: str, numbers) -> list[tuple[int, int]]:
         if missing:
             raise UserError(f"--species-pairs {spec!r}: element {missing[0]} is not in the trajectory "
                             f"(it has {', '.join(chemical_symbols[z] for z in present)})")
-        pairs.append(pair)
+        if pair not in pairs and pair[::-1] not in pairs:
+            pairs.append(pair)
     return pairs
 
 
@@ -68,12 +69,17 @@ class RDFAccumulator:
         self.numbers = np.asarray(numbers)
         self.pairs = list(pairs)
         self.r_max_A = float(r_max_A)
-        self.edges = np.linspace(0.0, self.r_max_A, int(bins) + 1)
+        self.bins = int(bins)
+        self.edges = np.linspace(0.0, self.r_max_A, self.bins + 1)
         self.shell_volumes = 4.0 / 3.0 * np.pi * np.diff(self.edges ** 3)
-        self.counts = {p: np.zeros(bins) for p in self.pairs}
-        self.ideal = {p: np.zeros(bins) for p in self.pairs}
+        self.counts = {p: np.zeros(self.bins) for p in self.pairs}
+        self.ideal = {p: np.zeros(self.bins) for p in self.pairs}
         self.n_frames = 0
         self._neighbours = NeighborList(cutoff=self.r_max_A, full_list=False)
+        # Pair-type index of each (Z_i, Z_j), symmetric; −1 for pairs not asked for. One bincount per frame.
+        self._pair_type = np.full((119, 119), -1, dtype=np.int64)
+        for k, (a, b) in enumerate(self.pairs):
+            self._pair_type[a, b] = self._pair_type[b, a] = k
 
     def add(self, positions, cell) -> None:
         cell = np.asarray(cell, dtype=float)
@@ -81,15 +87,16 @@ class RDFAccumulator:
             raise UserError(f"RDF r_max {self.r_max_A:g} Å exceeds half the shortest cell width "
                             f"({half_min_width_A(cell):.3f} Å) of a frame; pass a smaller --rdf-rmax")
         i, j, d = self._neighbours.compute(np.asarray(positions, dtype=float), cell, True, quantities="ijd")
-        zi, zj = self.numbers[i], self.numbers[j]
+        kind = self._pair_type[self.numbers[i], self.numbers[j]]
+        bin_index = np.minimum((d * (self.bins / self.r_max_A)).astype(np.int64), self.bins - 1)
+        keep = kind >= 0
+        hist = np.bincount(kind[keep] * self.bins + bin_index[keep],
+                           minlength=len(self.pairs) * self.bins).reshape(len(self.pairs), self.bins)
         volume = abs(np.linalg.det(cell))
-        for a, b in self.pairs:
+        for k, (a, b) in enumerate(self.pairs):
             n_a, n_b = np.count_nonzero(self.numbers == a), np.count_nonzero(self.numbers == b)
-            mask = ((zi == a) & (zj == b)) | ((zi == b) & (zj == a))
-            hist, _ = np.histogram(d[mask], bins=self.edges)
             # The half list holds each unordered pair once: a like pair is two ordered pairs.
-            ordered = 2.0 * hist if a == b else hist
-            self.counts[(a, b)] += ordered
+            self.counts[(a, b)] += 2.0 * hist[k] if a == b else hist[k]
             self.ideal[(a, b)] += n_a * (n_b - (a == b)) * self.shell_volumes / volume
         self.n_frames += 1
 

@@ -21,7 +21,7 @@ from trajcast_dist import units
 from trajcast_dist.errors import UserError
 
 __all__ = ["Frame", "FirstFrame", "iter_frames", "peek", "Unwrapper", "FrameBuffer", "has_velocities",
-           "half_min_width_A"]
+           "velocities_A_per_fs", "half_min_width_A"]
 
 # Relative tolerance on the spacing of stored frames: FFT correlations need a uniform time axis.
 _DT_RTOL = 1e-4
@@ -48,8 +48,15 @@ class FirstFrame:
 
 
 def has_velocities(atoms: ase.Atoms) -> bool:
-    """ASE returns zeros from `get_velocities()` when a file has no momenta column; look at the column itself."""
-    return "momenta" in atoms.arrays
+    """ASE returns zeros from `get_velocities()` when a file has no momenta column; look at the columns."""
+    return "momenta" in atoms.arrays or "velocities" in atoms.arrays
+
+
+def velocities_A_per_fs(atoms: ase.Atoms) -> np.ndarray:
+    """Velocities in Å/fs from ASE's momenta, or from a 'velocities' column (ASE's unit too, as io.structure)."""
+    if "momenta" in atoms.arrays:
+        return units.velocities_from_ase(atoms.get_velocities())
+    return units.velocities_from_ase(atoms.arrays["velocities"])
 
 
 def half_min_width_A(cell) -> float:
@@ -94,7 +101,7 @@ def iter_frames(path, *, dt_fs: float | None = None, skip_ps: float = 0.0, strid
     index = 0
     frames = ase.io.iread(path, index=":", format="extxyz")
     for raw_index, atoms in enumerate(tqdm(frames, desc=f"reading {path.name}", unit=" frames",
-                                           disable=not progress, leave=False)):
+                                           disable=not progress, leave=False, mininterval=2.0)):
         time_fs = _time_fs(atoms, raw_index, dt_fs, path)
         if t_start is None:
             t_start = time_fs
@@ -116,7 +123,7 @@ def iter_frames(path, *, dt_fs: float | None = None, skip_ps: float = 0.0, strid
                                 f"earlier frames were {step_fs:g} fs apart; remove duplicated/missing frames "
                                 "(e.g. from a restart) so the time step is uniform")
         previous_time = time_fs
-        velocities = units.velocities_from_ase(atoms.get_velocities()) if has_velocities(atoms) else None
+        velocities = velocities_A_per_fs(atoms) if has_velocities(atoms) else None
         yield Frame(index, time_fs, atoms, unwrapped, velocities)
         index += 1
 

@@ -18,10 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out")
     parser.add_argument("--skip-ps", type=float, default=defaults.skip_ps, help="drop the first X ps (equilibration)")
     parser.add_argument("--stride", type=int, default=defaults.stride, help="use every n-th stored frame")
-    parser.add_argument("--dt-fs", type=float, default=None, help="time between frames where info['time_fs'] is missing")
+    parser.add_argument("--dt-fs", type=float, default=None,
+                        help="time between frames in fs, for files without info['time_fs']")
     parser.add_argument("--observables", default=None,
                         help=f"comma list from {','.join(OBSERVABLES)} (default: all that apply)")
-    parser.add_argument("--rdf-rmax", type=float, default=None, help="RDF range in Å (default: half the shortest cell width)")
+    parser.add_argument("--rdf-rmax", type=float, default=None,
+                        help="RDF range in Å (default: half the shortest perpendicular cell width)")
     parser.add_argument("--bins", type=int, default=defaults.bins, help="RDF bins")
     parser.add_argument("--species-pairs", default=defaults.species_pairs, help="'auto' or e.g. 'O-O,O-H,H-H'")
     parser.add_argument("--vacf-max-ps", type=float, default=defaults.vacf_max_ps,
