@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.lammps import Prism
 
 from trajcast_dist import units
 
@@ -56,21 +55,22 @@ class LammpsSession:
     def run_chunks(self, total_steps: int, chunk_steps: int):
         """Run `total_steps` in chunks, yielding the steps done after each chunk (for sampling and progress).
 
-        The log is paused while chunking: each `run` would otherwise repeat the thermo header; a `run 0`
-        after the loop logs the final state.
+        The script records one `run total_steps` line. The log is paused while chunking (each `run` would
+        repeat the thermo header); a `run 0` after the loop logs the final state.
         """
+        self.script.append(f"run {total_steps}  # python: in chunks of {chunk_steps} steps, state read after each")
         if self.log_path:
-            self.command("log none")
+            self.lmp.command("log none")
         done = 0
         while done < total_steps:
             chunk = min(chunk_steps, total_steps - done)
             # The first chunk sets up (pre yes): fixes or atoms may have changed since the last run.
-            self.command(f"run {chunk} pre {'no' if done else 'yes'} post no")
+            self.lmp.command(f"run {chunk} pre {'no' if done else 'yes'} post no")
             done += chunk
             yield done
         if self.log_path:
-            self.command(f"log {self.log_path} append")
-            self.command("run 0 post no")
+            self.lmp.command(f"log {self.log_path} append")
+            self.lmp.command("run 0 post no")
 
     def note(self, text: str) -> None:
         """Record a Python-side action (e.g. scattering a start configuration) in the script as a comment."""
@@ -132,8 +132,3 @@ class LammpsSession:
         atoms.info["step"] = int(step)
         atoms.info["potential_energy_eV"] = self.potential_energy_ev()
         return atoms
-
-    def set_box_from(self, atoms: Atoms) -> np.ndarray:
-        """Positions of `atoms` in the LAMMPS frame of its (possibly rotated) cell, for `scatter()`."""
-        prism = Prism(np.asarray(atoms.cell), pbc=atoms.pbc)
-        return prism.vector_to_lammps(atoms.positions, wrap=True)

@@ -185,7 +185,7 @@ def _evenly(pairs: list, limit: int) -> list:
 def _describe(trajectories, pairs) -> dict:
     ranges: dict[str, list] = {}
     for k, start in pairs:
-        ranges.setdefault(str(trajectories[k].path), []).append(start)
+        ranges.setdefault(str(trajectories[k].path.resolve()), []).append(start)
     return {"n_frames": len(pairs),
             "sources": [{"file": f, "first_frame": min(s), "last_frame": max(s), "n_pairs": len(s)}
                         for f, s in ranges.items()]}
