@@ -1,0 +1,259 @@
+"""The distributed forecast driver and `mpirun -n P trajcast-dist-forecast ...`.
+
+Each step on every rank: `borders()` (ghosts) → graph of owned + ghost atoms (edges with owned receivers) →
+the serial model with `forward_comm` as its `sync` hook and an MPI reducer → positions wrapped →
+`exchange()` (migration). Rank logic stays here and in `Comm`; the model and `propagate` are the serial ones.
+
+Faults: errors every rank raises together (bad input read on rank 0 and broadcast, a too-small box, an
+instability agreed through the reducer) end all ranks with one message and exit status 2; anything raised on
+one rank alone is printed there and ends the job with `MPI_Abort`, so no rank waits forever.
+"""
+
+import sys
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.state import SystemState, wrap_positions
+from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
+from trajcast_dist.errors import UserError
+from trajcast_dist.graph import build_graph
+from trajcast_dist.parallel.atoms import LocalAtoms
+from trajcast_dist.parallel.comm import Comm, MPIReducer
+from trajcast_dist.parallel.domain import Domain
+from trajcast_dist.parallel.scatter import gather_state, scatter_state
+
+__all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
+
+PROG = "trajcast-dist forecast"
+
+
+class AgreedError(UserError):
+    """A user error that every rank raises at the same point (so all can stop without MPI_Abort)."""
+
+
+class DistributedDriver:
+    """Advances the atoms this rank owns; same interface as `SerialDriver` for `run_forecast`."""
+
+    def __init__(self, model, atoms: LocalAtoms, header: dict, domain: Domain, comm: Comm,
+                 settings: StepSettings, rng: np.random.Generator, dtype=torch.float64, device="cpu"):
+        self.model, self.atoms, self.domain, self.comm = model, atoms, domain, comm
+        self.settings, self.rng, self.dtype, self.device = settings, rng, dtype, device
+        self.header = dict(header)
+        self.reducer = MPIReducer(comm.world)
+        self.is_main = comm.rank == 0
+        self.timers = {"borders": 0.0, "graph": 0.0, "model": 0.0, "exchange": 0.0}
+        self._steps_since_stats = 0
+        self._max_ghost = 0
+        self._stats = {}
+
+    @classmethod
+    def from_state(cls, model, state: SystemState | None, settings: StepSettings, rng, world=None,
+                   grid=None, dtype=torch.float64, device="cpu", cuda_aware: bool = False) -> "DistributedDriver":
+        """Scatter rank 0's `state` (None on other ranks) over all ranks of `world`."""
+        from mpi4py import MPI
+
+        world = world or MPI.COMM_WORLD
+        header = world.bcast(None if world.rank != 0 else _header(state), root=0)
+        domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A,
+                                                    grid))
+        atoms = scatter_state(world, domain, state)
+        return cls(model, atoms, header, domain, Comm(domain, world, device, cuda_aware), settings, rng, dtype,
+                   device)
+
+    @property
+    def step_count(self) -> int:
+        return self.header["step"]
+
+    def step(self) -> float:
+        """One Δt for the whole system (collective); returns the global temperature after the thermostat."""
+        clock = time.perf_counter()
+        rows = self.comm.borders(self.atoms)
+        self._max_ghost = max(self._max_ghost, self.comm.n_ghost)
+        tick = self._lap("borders", clock)
+        numbers = np.rint(rows[:, 6]).astype(np.int64)
+        graph = build_graph(rows[:, :3], rows[:, 3:6], self.model.species_index(numbers), units.masses_amu(numbers),
+                            self.header["cell"], False, self.model.cutoff_A, n_owned=len(self.atoms),
+                            dtype=self.dtype, device=self.device)
+        tick = self._lap("graph", tick)
+        displacement, velocities, temperature = propagate(self.model, graph, self.settings, self.reducer, self.rng,
+                                                          self.step_count + 1, sync=self.comm.sync)
+        tick = self._lap("model", tick)
+        atoms = self.atoms
+        atoms.positions, atoms.image = wrap_positions(atoms.positions + displacement, atoms.image,
+                                                      self.header["cell"], self.header["pbc"])
+        atoms.velocities = velocities
+        self.atoms = self.comm.exchange(atoms)
+        self._lap("exchange", tick)
+        self.header["step"] += 1
+        self.header["time_fs"] += self.model.dt_fs
+        self._steps_since_stats += 1
+        return temperature
+
+    def gather(self) -> SystemState | None:
+        """The whole state on rank 0 (None elsewhere); collective. Also refreshes the log statistics."""
+        self._stats = self._collect_stats()
+        return gather_state(self.comm.world, self.atoms, self.header)
+
+    def stats(self) -> dict:
+        return self._stats
+
+    def _lap(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timers[name] += now - since
+        return now
+
+    def _collect_stats(self) -> dict:
+        from mpi4py import MPI
+
+        world = self.comm.world
+        traffic = self.comm.reset_traffic()
+        n, g = len(self.atoms), self.comm.n_ghost
+        extremes = np.array([n, -n, g, -g], dtype=np.int64)
+        world.Allreduce(MPI.IN_PLACE, extremes, op=MPI.MAX)
+        sent = np.array([sum(traffic.bytes.values()), traffic.bytes["forward"], sum(traffic.messages.values())],
+                        dtype=np.int64)
+        world.Allreduce(MPI.IN_PLACE, sent, op=MPI.SUM)
+        steps = max(1, self._steps_since_stats)
+        self._steps_since_stats = 0
+        return {"ranks": world.size, "atoms/rank": f"{-extremes[1]}-{extremes[0]}",
+                "ghosts/rank": f"{-extremes[3]}-{extremes[2]}", "halo_kB/step": f"{sent[0] / steps / 1e3:.1f}",
+                "msgs/step": f"{sent[2] / steps:.0f}"}
+
+
+def run_distributed(args) -> int:
+    """`mpirun -n P trajcast-dist-forecast ...`: same flags and files as the serial run."""
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    return guarded(lambda: _forecast(args, world), world)
+
+
+def guarded(func, world):
+    """Run func on every rank. Agreed errors: rank 0 re-raises (one message, exit 2), others return 2.
+    Anything else: print on the failing rank and MPI_Abort, which ends every rank of the job."""
+    try:
+        return func()
+    except (AgreedError, Instability) as err:
+        if world.rank == 0:
+            raise UserError(str(err)) from None
+        return 2
+    except UserError as err:
+        _abort(world, f"{PROG}: error on rank {world.rank}: {err}", 2)
+    except BaseException as err:  # noqa: BLE001 — an exception on one rank must end all of them
+        detail = traceback.format_exc()
+        _abort(world, f"{detail}{PROG}: error on rank {world.rank}: {type(err).__name__}: {err}", 1)
+
+
+def agree(world, func, root_only: bool = False):
+    """Run func on every rank (or on rank 0 only, broadcasting its result); if any rank raised a UserError,
+    every rank raises the same AgreedError (the first failing rank's message)."""
+    result, message = None, None
+    if world.rank == 0 or not root_only:
+        try:
+            result = func()
+        except UserError as err:
+            message = str(err)
+    messages = world.allgather(message)
+    failed = [m for m in messages if m is not None]
+    if failed:
+        raise AgreedError(failed[0])
+    return world.bcast(result, root=0) if root_only else result
+
+
+def _forecast(args, world) -> int:
+    from mpi4py import MPI
+
+    from trajcast_dist.cli.forecast import load_forecast_model, resolve_device, set_threads
+    from trajcast_dist.forecast import DTYPES, make_step_settings, run_forecast
+    from trajcast_dist.parallel.launch import local_rank
+
+    main = world.rank == 0
+    _serial_ase()
+    node = world.Split_type(MPI.COMM_TYPE_SHARED)
+    set_threads(args.threads, node.size)
+    on_root = {}
+    settings, outputs = agree(world, lambda: _settings_and_outputs(args, on_root), root_only=True)
+    device = agree(world, lambda: resolve_device(args.device, local_rank()))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    model = agree(world, lambda: load_forecast_model(args.model, settings.dtype, device,
+                                                     backend=getattr(args, "backend", "auto"),
+                                                     fast=getattr(args, "fast", False)))
+    rng = np.random.default_rng(settings.seed)
+    state = _read_on_root(args, model, settings, rng, on_root.get("restart")) if main else None
+    failed = world.bcast(state if isinstance(state, str) else None, root=0)
+    if failed:
+        raise AgreedError(failed)
+    rng.bit_generator.state = world.bcast(rng.bit_generator.state if main else None, root=0)
+    n_atoms, periodic = world.bcast((state.n_atoms, state.periodic) if main else None, root=0)
+    step = make_step_settings(model, _Sized(n_atoms, periodic), settings)
+    driver = DistributedDriver.from_state(model, state, step, rng, world, args.grid, DTYPES[settings.dtype],
+                                          device, getattr(args, "cuda_aware", False))
+    del state
+    on_root.clear()  # rank 0 keeps only its own atoms from here on
+    output, restart_out = outputs
+    log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
+    if log:
+        ensemble = "NVE" if settings.nve else f"NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs"
+        log(f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {ensemble}, {settings.dtype}, "
+            f"device={device}, {world.size} processes, {driver.domain.describe()}")
+    run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log, progress=False)
+    if log:
+        log(f"# wrote {output} and {restart_out}")
+    return 0
+
+
+class _Sized:
+    """What `make_step_settings` reads of a state (the count and periodicity), without the arrays."""
+
+    def __init__(self, n_atoms: int, periodic: bool):
+        self.n_atoms, self.periodic = n_atoms, periodic
+
+
+def _settings_and_outputs(args, on_root: dict):
+    from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
+
+    settings, on_root["restart"] = resolve_settings(args)  # rank 0 only: the restart is scattered later
+    return settings, resolve_outputs(args)
+
+
+def _read_on_root(args, model, settings, rng, restart):
+    """Rank 0 reads the structure (or restart) and draws initial velocities; returns the state or an error
+    message to broadcast."""
+    from trajcast_dist.dynamics.rollout import check_compatible
+    from trajcast_dist.forecast import initial_state
+    from trajcast_dist.io.structure import read_structure
+
+    try:
+        if restart:
+            state, rng_state, _ = restart
+            rng.bit_generator.state = rng_state
+            check_compatible(model, state, str(args.restart))
+            return state
+        return initial_state(read_structure(args.structure), model, settings, rng, where=str(args.structure))
+    except UserError as err:
+        return str(err)
+
+
+def _serial_ase() -> None:
+    """ASE broadcasts the result of `ase.io.read` (and synchronises writes) over MPI_COMM_WORLD when it runs
+    under MPI; here only rank 0 reads and writes, so ASE must behave as in a single process."""
+    import ase.parallel
+
+    ase.parallel.world = ase.parallel.DummyMPI()
+
+
+def _header(state: SystemState) -> dict:
+    return {"n_atoms": state.n_atoms, "cell": state.cell.copy(), "pbc": state.pbc.copy(), "step": state.step,
+            "time_fs": state.time_fs}
+
+
+def _abort(world, message: str, code: int):
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    world.Abort(code)
+
