@@ -84,14 +84,38 @@ class TrainConfig:
     max_train_frames: int | None = None
     max_val_frames: int | None = None
     log_every: int = 10
+    max_steps: int | None = None  # stop after this many optimiser steps in total (tests, benchmarks)
+    checkpoint_every: int = 0  # also write `last` every N steps (0: at the end of each epoch only)
+    species: list[int] | None = None  # atomic numbers the model knows; default: the store's species
+    backend: str = "auto"  # torch.distributed backend: auto (nccl on GPU, gloo on CPU), gloo, nccl
+    device: str = "auto"  # auto (cuda:LOCAL_RANK when a GPU is visible), cpu, cuda
+    threads: int | None = None  # torch CPU threads per rank; default cores / ranks on the node
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0:
             raise UserError(f"{where}: training.batch_size = {self.batch_size} must be > 0")
+        for name in ("lr", "scheduler_factor", "max_epochs", "log_every"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0")
+        for name in ("scheduler_patience", "early_stopping_patience", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")
+        for name in ("max_steps", "max_train_frames", "max_val_frames", "threads"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0 (or null)")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise UserError(f"{where}: training.ema_decay = {self.ema_decay} must be in (0, 1), e.g. 0.99")
+        if self.backend not in ("auto", "gloo", "nccl"):
+            raise UserError(f"{where}: training.backend = {self.backend!r}; choose auto, gloo or nccl")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
         if self.dtype not in ("float64", "float32"):
             raise UserError(f"{where}: training.dtype = {self.dtype!r}; choose float64 or float32")
         if self.engine not in ("ddp", "deepspeed"):
             raise UserError(f"{where}: training.engine = {self.engine!r}; choose ddp or deepspeed")
+        if self.engine == "deepspeed" and not self.deepspeed_config:
+            raise UserError(f"{where}: training.engine = deepspeed needs training.deepspeed_config "
+                            "(e.g. configs/deepspeed_zero1.json)")
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""Training throughput of the DDP loop: samples/s and step time for 1 vs 2 CPU ranks, same global batch.
+
+    python benchmarks/train_throughput.py [--configs tiny water] [--ranks 1 2] [--append]
+
+For each config and rank count it builds a synthetic store of the paper's water box (64 H2O, 192 atoms;
+`trajcast_dist.training.toy`), launches `torchrun --standalone --nproc_per_node W` on this script in worker
+mode, and times optimiser steps of global batch 2 (per-rank batch 2/W) after warm-up steps, with a barrier
+around each step. Scaling efficiency = t(1 rank) / (W · t(W ranks)) at the same global batch (strong scaling).
+With --append a section is appended to benchmarks/RESULTS.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(args) -> None:
+    import torch
+
+    from trajcast_dist.config import load_config
+    from trajcast_dist.training.distributed import Dist
+    from trajcast_dist.training.loop import _Trainer, prepare
+
+    config = load_config(args.config)
+    config.training.data, config.training.out_dir, config.training.threads = args.data, args.out, 1
+    dist = Dist("gloo", "cpu")
+    prepared = prepare(config, dist.world_size)
+    torch.set_num_threads(1)
+    dist.init()
+    try:
+        trainer = _Trainer(prepared, dist, progress=False, log=lambda *a: None)
+        from trajcast_dist.training.metrics import Metrics
+
+        metrics = Metrics(prepared.species, trainer.weights, trainer.rms)
+        times = []
+        for step, frames in trainer.sampler.batches(0):
+            if step >= args.warmup + args.steps:
+                break
+            batch = trainer.maker(frames)
+            dist.barrier()
+            started = time.perf_counter()
+            trainer._train_step(batch, metrics)
+            dist.barrier()
+            times.append(time.perf_counter() - started)
+        if dist.is_main:
+            timed = times[args.warmup:]
+            Path(args.result).write_text(json.dumps({"step_s": sum(timed) / len(timed), "steps": len(timed),
+                                                     "weights": trainer.model.num_weights()}))
+    finally:
+        dist.close()
+
+
+def measure(config: str, ranks: int, steps: int, warmup: int, data: Path, tmp: Path) -> dict:
+    result = tmp / f"{Path(config).stem}-{ranks}.json"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
+               __file__, "--worker", "--config", config, "--data", str(data), "--out", str(tmp / "out"),
+               "--steps", str(steps), "--warmup", str(warmup), "--result", str(result)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command, env=env, check=True, timeout=3600, stdout=subprocess.DEVNULL)
+    return json.loads(result.read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configs", nargs="+", default=["tiny", "water"])
+    p.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--steps", nargs="+", type=int, default=[8, 2], help="timed steps per config")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2,
+                   help="alternate 1- and W-rank runs this many times and keep each one's fastest (shared cores)")
+    p.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    for name in ("config", "data", "out", "result"):
+        p.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.steps = args.steps[0]
+        return worker(args)
+
+    from trajcast_dist.config import load_config
+    from trajcast_dist.training.toy import write_toy_store
+
+    load_before = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, steps in zip(args.configs, args.steps + args.steps[-1:] * len(args.configs)):
+            config = str(ROOT / "configs" / f"{name}.yaml")
+            cutoff = load_config(config).model.cutoff_A
+            data = write_toy_store(tmp / f"{name}.zarr", {"train": 24, "val": 2}, molecules_per_side=4,
+                                   cutoff_A=cutoff, shard_frames=4)
+            best = {}
+            for _ in range(args.repeats):
+                for ranks in args.ranks:
+                    r = measure(config, ranks, steps, args.warmup, data, tmp)
+                    if ranks not in best or r["step_s"] < best[ranks]["step_s"]:
+                        best[ranks] = r
+            base = best[1]["step_s"] if 1 in best else None
+            for ranks, r in best.items():
+                efficiency = base / (ranks * r["step_s"]) if base else float("nan")
+                rows.append((name, r["weights"], ranks, r["steps"], r["step_s"], 2 / r["step_s"], efficiency))
+                print(f"{name:6s} {r['weights']:>9d} weights  {ranks} rank(s)  {r['step_s'] * 1e3:9.1f} ms/step  "
+                      f"{2 / r['step_s']:7.3f} samples/s  efficiency {efficiency:5.2f}", flush=True)
+    table = report(rows, args, load_before, os.getloadavg())
+    print(table)
+    if args.append:
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
+            f.write(table)
+
+
+def report(rows, args, load_before, load_after) -> str:
+    def sh(command):
+        try:
+            return subprocess.run(command, shell=True, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return "?"
+
+    model = sh("lscpu | sed -n 's/^Model name:[ ]*//p'") or platform.processor()
+    lines = ["", "## Training throughput (issue 5)", "",
+             f"Command: `python benchmarks/train_throughput.py --configs {' '.join(args.configs)} --ranks "
+             f"{' '.join(map(str, args.ranks))} --steps {' '.join(map(str, args.steps))} --repeats {args.repeats} --append`  ",
+             f"Machine: {model}, {os.cpu_count()} CPUs visible; torch {__import__('torch').__version__}, gloo, "
+             f"1 thread per rank. Date {datetime.date.today()}, commit `{sh('git rev-parse --short HEAD')}` "
+             f"(+ uncommitted work tree).  ",
+             f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}, after: "
+             f"{' / '.join(f'{x:.2f}' for x in load_after)} — the 2 cores are shared with other engineers' jobs, "
+             "so absolute times are inflated and noisy.  ",
+             "System: 64 H2O (192 atoms), synthetic frames; global batch 2 (per-rank batch 2/W); float64; mean of "
+             "the timed steps after 1 warm-up step, fastest of the alternating repeats; efficiency = t₁ / (W · t_W).",
+             "",
+             "| config | weights | ranks | timed steps | step time (s) | samples/s | scaling efficiency |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, weights, ranks, steps, step_s, sps, eff in rows:
+        lines.append(f"| {name} | {weights:,} | {ranks} | {steps} | {step_s:.3f} | {sps:.3f} | {eff:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

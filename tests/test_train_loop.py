@@ -1,0 +1,167 @@
+"""Training loop on one process (issue #5): learning, exact resume, export → forecast, evaluate, bad input."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from trajcast_dist.cli.main import main
+from trajcast_dist.config import load_config
+from trajcast_dist.errors import UserError
+from trajcast_dist.training import prepare, train
+from trajcast_dist.training.checkpoint import load_state
+from trajcast_dist.training.toy import write_toy_store
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return write_toy_store(tmp_path_factory.mktemp("data") / "toy.zarr", {"train": 16, "val": 2, "test": 2})
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """4 steps per epoch, no test split."""
+    return write_toy_store(tmp_path_factory.mktemp("data") / "small.zarr", {"train": 8, "val": 2}, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained(store, tmp_path_factory):
+    """Three epochs of the tiny model on the toy store (shared by the tests that read its outputs)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    for name in ("RANK", "WORLD_SIZE"):
+        assert name not in __import__("os").environ
+    result = train(tiny(store, out, max_epochs=3), progress=False, log=lambda *a: None)
+    return result, out
+
+
+@pytest.fixture(autouse=True)
+def single_process(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def tiny(store, out, **training):
+    config = load_config(ROOT / "configs" / "tiny.yaml")
+    fields = dict(data=str(store), out_dir=str(out), threads=1, log_every=1000) | training
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, **fields))
+
+
+def weights(path):
+    return load_state(path)["model"]
+
+
+def max_difference(a, b):
+    return max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point() and a[k].numel())
+
+
+def test_loss_decreases_on_learnable_toy_target(trained):
+    result, out = trained
+    history = load_state(out / "checkpoints" / "last.pt")["history"]
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert result.model_path.is_file() and result.test_summary["n_atoms"] == 2 * 24
+    csv = (out / "train_log.csv").read_text().splitlines()
+    assert csv[0].startswith("epoch,step,lr,train_loss,val_loss") and len(csv) == 4
+    assert (out / "learning_curves.png").stat().st_size > 1000
+
+
+def test_resume_mid_epoch_continues_exactly(small, tmp_path):
+    """6 steps straight == 3 steps, stop, resume to 6 (crosses the end of epoch 0 at step 4)."""
+    train(tiny(small, tmp_path / "straight", max_steps=6), progress=False, log=lambda *a: None)
+    train(tiny(small, tmp_path / "split", max_steps=3), progress=False, log=lambda *a: None)
+    assert load_state(tmp_path / "split" / "checkpoints" / "last.pt")["step_in_epoch"] == 3
+    train(tiny(small, tmp_path / "split", max_steps=6), resume="auto", progress=False, log=lambda *a: None)
+    a, b = (load_state(tmp_path / run / "checkpoints" / "last.pt") for run in ("straight", "split"))
+    assert max_difference(a["model"], b["model"]) == 0.0
+    assert a["global_step"] == b["global_step"] == 6 and a["epoch"] == b["epoch"] == 1
+    timing = ("epoch_s", "samples_per_s")
+    assert [{k: v for k, v in row.items() if k not in timing} for row in a["history"]] == \
+        [{k: v for k, v in row.items() if k not in timing} for row in b["history"]]
+    torch.testing.assert_close(a["train_sums"], b["train_sums"], rtol=0, atol=1e-12)
+
+
+def test_ema_weights_are_exported(small, tmp_path):
+    train(tiny(small, tmp_path / "run", max_epochs=1, ema_decay=0.9), progress=False, log=lambda *a: None)
+    state = load_state(tmp_path / "run" / "checkpoints" / "best.pt")
+    from trajcast_dist.io.checkpoint import load_model
+
+    model, meta = load_model(tmp_path / "run" / "model.pt")
+    exported = [p.detach() for p in model.parameters()]
+    for p, shadow in zip(exported, state["ema"]["shadow"]):
+        torch.testing.assert_close(p, shadow, rtol=0, atol=0)
+    raw = [state["model"][name] for name, _ in model.named_parameters()]
+    assert max(float((p - r).abs().max()) for p, r in zip(exported, raw)) > 1e-6
+    assert meta["training"]["ema"] is True
+
+
+def test_exported_model_forecasts_and_evaluates(trained, store, tmp_path, capsys):
+    import ase.io
+
+    from trajcast_dist import units
+    from trajcast_dist.structures import water_box
+
+    model_path = trained[1] / "model.pt"
+    from trajcast_dist.io.checkpoint import read_metadata
+
+    meta, _ = read_metadata(model_path)
+    assert meta["trained"] and meta["species"] == [1, 8] and meta["dt_fs"] == 5.0
+    assert set(meta["statistics"]) >= {"displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors"}
+    assert meta["test_metrics"]["n_atoms"] == 48 and meta["training"]["world_size"] == 1
+
+    atoms = water_box(2, 12.4172 / 2, seed=3)
+    atoms.set_velocities(units.velocities_to_ase(np.random.default_rng(0).normal(0, 0.01, (len(atoms), 3))))
+    ase.io.write(tmp_path / "start.xyz", atoms)
+    out = tmp_path / "forecast.xyz"
+    assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(model_path), "--steps", "2",
+                 "--stride", "1", "--output", str(out), "--quiet"]) == 0
+    frames = ase.io.read(out, ":")
+    assert len(frames) >= 2 and np.isfinite(frames[-1].positions).all()
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model_path), str(store), "--split", "test"]) == 0
+    table = capsys.readouterr().out
+    assert "Abs [1e-5 Å]" in table and "Rel [%]" in table and "\n  H " in table and "\n  O " in table
+
+
+def test_bad_inputs_fail_before_training(store, tmp_path):
+    with pytest.raises(UserError, match="not a zarr store"):
+        train(tiny(store, tmp_path / "a", data=str(tmp_path / "missing.zarr")), progress=False)
+    with pytest.raises(UserError, match="contains H but training.species"):
+        prepare(tiny(store, tmp_path / "b", species=[8]))
+    with pytest.raises(UserError, match="does not divide over 3 ranks"):
+        prepare(tiny(store, tmp_path / "c"), world_size=3)
+    with pytest.raises(UserError, match="--resume: .* not found"):
+        prepare(tiny(store, tmp_path / "d"), resume="auto")
+    config = tiny(store, tmp_path / "e")
+    config.model.dt_fs = 2.0
+    with pytest.raises(UserError, match="model.dt_fs"):
+        prepare(config)
+    with pytest.raises(UserError, match="deepspeed config .* not found"):
+        prepare(tiny(store, tmp_path / "f", engine="deepspeed", deepspeed_config=str(tmp_path / "none.json")))
+    assert not (tmp_path / "a").exists()
+
+
+def test_existing_run_is_not_overwritten_without_resume(trained, store):
+    with pytest.raises(UserError, match="pass --resume"):
+        prepare(tiny(store, trained[1]))
+
+
+def test_non_finite_loss_stops_with_the_frame(tmp_path):
+    bad = write_toy_store(tmp_path / "bad.zarr", frames={"train": 4, "val": 2}, corrupt=("train", 1))
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss .*frames \[.*1.*\]"):
+        train(tiny(bad, tmp_path / "run", max_epochs=1), progress=False, log=lambda *a: None)
+
+
+def test_cli_flags_override_config(store, tmp_path, capsys):
+    from trajcast_dist.train import main as train_main
+
+    assert train_main(["--config", str(ROOT / "configs" / "tiny.yaml"), "--data", str(store), "--check",
+                       "--nproc", "2"]) == 0
+    assert "global batch 2 over 2 rank(s)" in capsys.readouterr().out
+    assert train_main(["--config", str(ROOT / "configs" / "tiny.yaml"), "--data", str(store), "--check",
+                       "--nproc", "4"]) == 2
+    assert "does not divide over 4 ranks" in capsys.readouterr().err

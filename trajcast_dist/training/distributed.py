@@ -1,0 +1,116 @@
+"""Who am I in the job: RANK / WORLD_SIZE / LOCAL_RANK from torchrun (or srun), nanoGPT-style.
+
+One process without launcher variables is world size 1 and never initialises torch.distributed, so
+`python -m trajcast_dist.train` and `torchrun --nproc_per_node 1` run the same loop. All collectives go
+through `Dist`, so the loop reads the same on every rank and only `is_main` gates logging and files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from trajcast_dist.errors import UserError
+
+__all__ = ["Dist", "Local", "launch_env"]
+
+
+@dataclass(frozen=True)
+class LaunchEnv:
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+
+
+def launch_env() -> LaunchEnv:
+    """Rank layout from torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE)."""
+    env = os.environ
+    if "RANK" not in env or "WORLD_SIZE" not in env:
+        return LaunchEnv(0, 1, 0, 1)
+    world_size = int(env["WORLD_SIZE"])
+    return LaunchEnv(int(env["RANK"]), world_size, int(env.get("LOCAL_RANK", 0)),
+                     int(env.get("LOCAL_WORLD_SIZE", world_size)))
+
+
+class Dist:
+    """The process group of a training job (or its single-process stand-in)."""
+
+    def __init__(self, backend: str = "auto", device: str = "auto", timeout_s: float = 1800.0):
+        self.env = launch_env()
+        self.rank, self.world_size, self.local_rank = self.env.rank, self.env.world_size, self.env.local_rank
+        self.is_main = self.rank == 0
+        self.device = _device(device, self.local_rank)
+        self.backend = _backend(backend, self.device)
+        self.initialised = False
+        self.timeout = datetime.timedelta(seconds=timeout_s)
+
+    def init(self) -> None:
+        """Join the process group (collective: every rank must call it)."""
+        if self.world_size == 1 or dist.is_initialized():
+            self.initialised = dist.is_initialized()
+            return
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        kwargs = {"device_id": self.device} if self.backend == "nccl" else {}
+        dist.init_process_group(self.backend, timeout=self.timeout, **kwargs)
+        self.initialised = True
+
+    def close(self) -> None:
+        """Leave the group cleanly: a gloo group left to interpreter teardown can abort the process."""
+        if self.initialised and dist.is_initialized():
+            dist.destroy_process_group()
+        self.initialised = False
+
+    @property
+    def active(self) -> bool:
+        return self.initialised and self.world_size > 1
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum over ranks (in place; returned for chaining)."""
+        if self.active:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def broadcast_object(self, obj):
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+
+class Local:
+    """A world of one, for evaluation outside a job: every collective is the identity."""
+
+    rank, world_size, is_main, active = 0, 1, True, False
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def barrier(self) -> None:
+        pass
+
+
+def _device(requested: str, local_rank: int) -> torch.device:
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError(f"training.device = {requested}: no CUDA GPU is visible; use --device cpu")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def _backend(requested: str, device: torch.device) -> str:
+    if requested == "auto":
+        return "nccl" if device.type == "cuda" else "gloo"
+    if requested == "nccl" and device.type != "cuda":
+        raise UserError("--backend nccl needs GPUs (device is cpu); use --backend gloo or leave it on auto")
+    return requested
