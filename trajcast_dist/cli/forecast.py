@@ -27,6 +27,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stride", type=int, help="write a frame and a log line every K steps (default 10)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), help="float64 (default) or float32")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    parser.add_argument("--backend", choices=["e3nn", "cueq", "auto"], default="auto",
+                        help="tensor-product backend: e3nn (reference), cueq (cuEquivariance), auto (default: "
+                             "cueq on a GPU, e3nn on CPU); same weights either way")
+    parser.add_argument("--fast", "--tabulate", dest="fast", action="store_true",
+                        help="fast inference: tabulated MLP weights (≤ 1e-7 relative) and grouped tensor products")
     parser.add_argument("--restart", help="continue from this restart file (STRUCTURE not needed)")
     parser.add_argument("--restart-out", help="restart file to write (default OUTPUT.restart.npz)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -34,6 +39,9 @@ def add_arguments(parser) -> None:
                         help="stop when T exceeds this multiple of the target (default 3)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / ranks)")
     parser.add_argument("--grid", help="distributed: processor grid PxxPyxPz, e.g. 2x2x1 (default: automatic)")
+    parser.add_argument("--cuda-aware", action="store_true",
+                        help="distributed on GPU: give device buffers to MPI directly (needs CUDA-aware MPI); "
+                             "default: halos staged through pinned host memory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -53,7 +61,7 @@ def run_serial(args) -> int:
     settings, restart = resolve_settings(args)
     set_threads(args.threads, 1)
     device = resolve_device(args.device, local_rank=0)
-    model = load_forecast_model(args.model, settings.dtype, device)
+    model = load_forecast_model(args.model, settings.dtype, device, backend=args.backend, fast=args.fast)
     output, restart_out = resolve_outputs(args)
     rng = np.random.default_rng(settings.seed)
     if restart:
@@ -110,13 +118,14 @@ def resolve_outputs(args):
     return check_writable(output, args.overwrite), check_writable(restart_out, args.overwrite, "restart file")
 
 
-def load_forecast_model(path, dtype: str, device):
+def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: bool = False):
     from trajcast_dist.io.checkpoint import load_model
+    from trajcast_dist.model.backends import resolve_backend
     from trajcast_dist.pretrained import default_model_path
 
     path = path or default_model_path()
-    model, _ = load_model(path, dtype=DTYPES[dtype], device=device)
-    return model
+    model, _ = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
+    return model.use_fast_inference() if fast else model
 
 
 def set_threads(threads, ranks_per_node: int) -> None:

@@ -1,6 +1,7 @@
 """One message-passing layer (paper eqs. 2–3 and Fig. 1C–D)."""
 
 import math
+from typing import NamedTuple
 
 import torch
 from e3nn import o3
@@ -9,7 +10,19 @@ from torch import nn
 
 from trajcast_dist.model.mlp import RadialMLP
 
-__all__ = ["EdgeTensorProduct", "VelocityTensorProduct", "SpeciesResidual", "InteractionLayer", "gate_for"]
+__all__ = ["EdgeTensorProduct", "VelocityTensorProduct", "SpeciesResidual", "InteractionLayer", "gate_for",
+           "EdgeInputs"]
+
+
+class EdgeInputs(NamedTuple):
+    """What a layer needs from the graph, computed once per forward pass."""
+
+    edge_index: torch.Tensor  # (2, E) senders, receivers
+    edge_sh: torch.Tensor  # (E, 9) Y(r̂_ij)
+    edge_radial: torch.Tensor  # (E, num_bessel) R(r_ij)
+    edge_length: torch.Tensor  # (E,) r_ij in Å (the tabulated fast path reads this instead of R)
+    speed: torch.Tensor  # (N,) |v_i| in Å/fs
+    species: torch.Tensor  # (N,) species index
 
 
 class EdgeTensorProduct(nn.Module):
@@ -24,6 +37,13 @@ class EdgeTensorProduct(nn.Module):
     def forward(self, h_senders, edge_sh, edge_radial):
         return self.tp(h_senders, edge_sh, self.mlp(edge_radial))
 
+    def pooled(self, h, edges: EdgeInputs) -> torch.Tensor:
+        """Σ_j m_ij for every node i (not yet divided by the average neighbour count)."""
+        senders, receivers = edges.edge_index
+        messages = self(h[senders], edges.edge_sh, edges.edge_radial)
+        pooled = torch.zeros(h.shape[0], messages.shape[1], dtype=h.dtype, device=h.device)
+        return pooled.index_add_(0, receivers, messages)
+
 
 class VelocityTensorProduct(nn.Module):
     """m̃_i = m_i ⊗ Y(v̂_i) with path weights MLP_v(R(v_i, Z_i)) (paper eq. 3)."""
@@ -34,7 +54,7 @@ class VelocityTensorProduct(nn.Module):
         self.mlp = RadialMLP(velocity_dim, mlp_hidden, self.tp.weight_numel)
         self.irreps_in, self.irreps_out = self.tp.irreps_in, self.tp.irreps_out
 
-    def forward(self, m, velocity_sh, velocity_embedding):
+    def forward(self, m, velocity_sh, velocity_embedding, edges: EdgeInputs | None = None):
         return self.tp(m, velocity_sh, self.mlp(velocity_embedding))
 
 
@@ -83,11 +103,10 @@ class InteractionLayer(nn.Module):
         self.residual = SpeciesResidual(backend, self.irreps_in, self.irreps_out, num_species)
         self.register_buffer("inv_avg_num_neighbors", torch.tensor(1.0 / float(avg_num_neighbors)))
 
-    def forward(self, h, species_onehot, edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding):
-        senders, receivers = edge_index
-        messages = self.edge_tp(h[senders], edge_sh, edge_radial)
-        pooled = torch.zeros(h.shape[0], messages.shape[1], dtype=h.dtype, device=h.device)
-        pooled.index_add_(0, receivers, messages)
-        m = self.linear_message(pooled * self.inv_avg_num_neighbors)
-        update = self.gate(self.linear_update(self.velocity_tp(m, velocity_sh, velocity_embedding)))
+    def forward(self, h, species_onehot, edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding,
+                edges: EdgeInputs | None = None):
+        if edges is None:
+            edges = EdgeInputs(edge_index, edge_sh, edge_radial, None, None, None)
+        m = self.linear_message(self.edge_tp.pooled(h, edges) * self.inv_avg_num_neighbors)
+        update = self.gate(self.linear_update(self.velocity_tp(m, velocity_sh, velocity_embedding, edges)))
         return (update + self.residual(h, species_onehot)) * (1.0 / math.sqrt(2.0))

@@ -11,7 +11,7 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.graph import Graph
 from trajcast_dist.model.backends import get_backend
 from trajcast_dist.model.conservation import Conservation
-from trajcast_dist.model.interaction import InteractionLayer
+from trajcast_dist.model.interaction import EdgeInputs, InteractionLayer
 from trajcast_dist.model.radial import RadialEmbedding
 from trajcast_dist.model.readout import Readout
 from trajcast_dist.model.velocity import VelocityGaussians
@@ -97,6 +97,9 @@ class TrajCast(nn.Module):
         return index
 
     def forward(self, graph: Graph, sync=None, reducer: Reducer = _LOCAL):
+        if self.training and self.fast:
+            raise RuntimeError("the fast inference mode cannot train (its tables do not follow the weights); "
+                               "call model.use_exact() first")
         species_onehot = nn.functional.one_hot(graph.species, len(self.species)).to(graph.positions.dtype)
         edge_length = graph.edge_vectors.norm(dim=-1)
         edge_sh = o3.spherical_harmonics(self.irreps_sh, graph.edge_vectors, normalize=True,
@@ -106,15 +109,35 @@ class TrajCast(nn.Module):
         velocity_sh = o3.spherical_harmonics(self.irreps_sh, graph.velocities, normalize=True,
                                              normalization="component")
         velocity_embedding = self.velocity_embedding(speed, graph.species)
+        edges = EdgeInputs(graph.edge_index, edge_sh, edge_radial, edge_length, speed, graph.species)
         h = self.embedding(torch.cat([species_onehot, velocity_embedding, velocity_sh[:, 1:]], dim=1))
         for k, layer in enumerate(self.layers):
-            h = layer(h, species_onehot, graph.edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding)
+            h = layer(h, species_onehot, graph.edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding,
+                      edges)
             if sync is not None:
                 h = sync(h, k)
         owned = slice(0, graph.n_owned)
         displacement, velocity = self.readout(h[owned])
         return self.conservation(displacement, velocity, graph.positions[owned], graph.velocities[owned],
                                  graph.masses[owned], graph.batch[owned], graph.n_graphs, reducer)
+
+    def use_fast_inference(self, **table_options) -> "TrajCast":
+        """Tabulated MLPs + grouped tensor products for inference (same weights); see `model/fast.py`."""
+        from trajcast_dist.model.fast import use_fast_inference
+
+        return use_fast_inference(self, **table_options)
+
+    def use_exact(self) -> "TrajCast":
+        """Back to the exact path (the default, used for training)."""
+        from trajcast_dist.model.fast import use_exact
+
+        return use_exact(self)
+
+    @property
+    def fast(self) -> bool:
+        from trajcast_dist.model.fast import TabulatedEdgeTensorProduct
+
+        return any(isinstance(layer.edge_tp, TabulatedEdgeTensorProduct) for layer in self.layers)
 
     def num_weights(self) -> int:
         return sum(p.numel() for p in self.parameters())

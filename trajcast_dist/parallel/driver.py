@@ -181,8 +181,7 @@ def _forecast(args, world) -> int:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     model = agree(world, lambda: load_forecast_model(args.model, settings.dtype, device,
-                                                     backend=getattr(args, "backend", "auto"),
-                                                     fast=getattr(args, "fast", False)))
+                                                     backend=args.backend, fast=args.fast))
     rng = np.random.default_rng(settings.seed)
     state = _read_on_root(args, model, settings, rng, on_root.get("restart")) if main else None
     failed = world.bcast(state if isinstance(state, str) else None, root=0)

@@ -7,7 +7,7 @@ path list from `channelwise_paths` and the same weight layout, so one checkpoint
 
 from e3nn import o3
 
-__all__ = ["channelwise_paths", "get_backend", "BACKENDS"]
+__all__ = ["channelwise_paths", "get_backend", "resolve_backend", "BACKENDS"]
 
 BACKENDS = ("e3nn", "cueq")
 
@@ -37,3 +37,16 @@ def get_backend(name: str):
         from trajcast_dist.model.backends import cueq_backend
         return cueq_backend
     raise ValueError(f"unknown backend {name!r}; choose from {BACKENDS}")
+
+
+def resolve_backend(name: str, device="cpu") -> str:
+    """'auto' → cueq on a CUDA device when cuequivariance-torch imports, else e3nn; other names unchanged."""
+    if name != "auto":
+        return name
+    if str(device).startswith("cuda"):
+        try:
+            import cuequivariance_torch  # noqa: F401
+            return "cueq"
+        except ImportError:
+            return "e3nn"
+    return "e3nn"
