@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
     md.add_argument("--out", required=True, help="output directory (traj_000.xyz, ..., in.lammps, log.lammps)")
     md.add_argument("--temperature", type=float, default=300.0, help="target temperature in K (default 300)")
     md.add_argument("--equilibrate-ps", type=float, default=None,
-                    help="NVT equilibration length in ps (default: paper, water 10, quartz 10 NpT + 50 NVT)")
+                    help="NVT equilibration length in ps (default: paper, water 10, quartz 10 NpT + 50 NVT, "
+                         "paracetamol 25)")
     md.add_argument("--production-ps", type=float, default=50.0, help="length of each production run in ps")
     md.add_argument("--trajectories", type=int, default=5, help="independent production runs (default 5)")
     md.add_argument("--seed", type=int, default=0)

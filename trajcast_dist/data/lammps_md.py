@@ -1,10 +1,11 @@
 """Reference trajectories from LAMMPS, following the paper's protocol (Methods, "Reference Data Sets").
 
 Equilibrate in NVT (system-specific stages), sample candidate start configurations from the last stage,
-keep those within ±window of the target temperature, pick `n_trajectories` of them at random at least
-`start_separation_fs` apart, then run NVE (training data) or CSVR-thermostatted NVT (validation reference)
-from each. Frames go to DIR/traj_000.xyz, ... (extxyz: positions, velocities, cell, time_fs, step,
-potential_energy_eV); the LAMMPS input script (in.lammps) and log (log.lammps) are kept beside them.
+keep those within ±window of the target temperature (paracetamol: total energy within a relative 0.001 of
+its mean), pick `n_trajectories` of them at random at least `start_separation_fs` apart, then run NVE
+(training data) or CSVR-thermostatted NVT (validation reference) from each. Frames go to DIR/traj_000.xyz,
+... (extxyz: positions, velocities, cell, time_fs, step, potential_energy_eV; an isolated molecule is written
+with pbc False and no cell); the LAMMPS input script (in.lammps) and log (log.lammps) are kept beside them.
 
 Resumable: the chosen starts are saved (starts.npz) and each finished trajectory is renamed from
 `.partial` when complete, so re-running with `resume=True` skips finished work.
@@ -27,10 +28,7 @@ from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
 from trajcast_dist.data.systems import get_system
 from trajcast_dist.errors import UserError
 
-__all__ = ["run_reference_md", "potential_energies", "select_starts"]
-
-# Where candidate starts are sampled during the last equilibration stage (fs between candidates).
-_CANDIDATE_EVERY_FS = 10.0
+__all__ = ["run_reference_md", "potential_energies", "select_starts", "select_starts_by_energy"]
 
 
 def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equilibrate_ps: float | None = None,
@@ -72,13 +70,27 @@ def select_starts(times_fs, temperatures_K, target_K: float, window_K: float, se
     """Indices of `n` candidates within ±window_K of target_K, drawn at random, pairwise ≥ separation_fs apart."""
     times_fs, temperatures_K = np.asarray(times_fs), np.asarray(temperatures_K)
     eligible = np.flatnonzero(np.abs(temperatures_K - target_K) <= window_K)
+    return _pick_apart(times_fs, eligible, separation_fs, n, seed, f"within ±{window_K} K of {target_K} K")
+
+
+def select_starts_by_energy(times_fs, total_energies, rel_tol: float, separation_fs: float, n: int,
+                            seed: int) -> list[int]:
+    """Indices of `n` candidates with |E - mean(E)| ≤ rel_tol·|mean(E)|, drawn at random, ≥ separation_fs apart."""
+    times_fs, energies = np.asarray(times_fs), np.asarray(total_energies, dtype=np.float64)
+    mean = energies.mean()
+    eligible = np.flatnonzero(np.abs(energies - mean) <= rel_tol * abs(mean))
+    return _pick_apart(times_fs, eligible, separation_fs, n, seed,
+                       f"with total energy within a relative {rel_tol:g} of its mean {mean:.6g}")
+
+
+def _pick_apart(times_fs, eligible, separation_fs: float, n: int, seed: int, criterion: str) -> list[int]:
     chosen: list[int] = []
     for i in np.random.default_rng(seed).permutation(eligible):
         if all(abs(times_fs[i] - times_fs[j]) >= separation_fs for j in chosen):
             chosen.append(int(i))
         if len(chosen) == n:
             return sorted(chosen)
-    raise UserError(f"only {len(chosen)} of {n} start configurations within ±{window_K} K of {target_K} K and "
+    raise UserError(f"only {len(chosen)} of {n} start configurations {criterion} and "
                     f"{separation_fs} fs apart were found; increase --equilibrate-ps or lower --trajectories")
 
 
@@ -101,6 +113,12 @@ def potential_energies(frames, system: str) -> np.ndarray:
             for i, atoms in enumerate(frames):
                 if len(atoms) != len(frames[0]) or not np.array_equal(atoms.numbers, frames[0].numbers):
                     raise UserError(f"frame {i} has different atoms from frame 0; rerun needs a fixed set of atoms")
+                if not spec.periodic:  # an isolated molecule: centred in the fixed non-periodic box
+                    origin, _ = session.cell()
+                    session.scatter({"positions": atoms.positions - atoms.positions.mean(axis=0) - origin})
+                    session.command("run 0")
+                    energies[i] = session.potential_energy_ev()
+                    continue
                 if not np.allclose(atoms.cell, cell):
                     _set_cell(session, atoms)
                     cell = np.asarray(atoms.cell)
@@ -119,8 +137,8 @@ def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_f
             session.note(f"start configurations loaded from {path}")
             return [{k: saved[f"{k}_{i}"] for k in ("positions", "velocities", "image")} for i in range(n)]
     stages = spec.equilibration(temperature_K, equilibrate_fs, seed)
-    every = max(1, int(round(_CANDIDATE_EVERY_FS / spec.timestep_fs)))
-    times, temps, states = [], [], []
+    every = max(1, int(round(spec.candidate_every_fs / spec.timestep_fs)))
+    times, temps, energies, states = [], [], [], []
     bar = tqdm(total=sum(s.steps for s in stages), desc=f"{spec.name} equilibration", unit="step",
                disable=not (progress and session.is_main))
     for k, stage in enumerate(stages):
@@ -133,17 +151,26 @@ def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_f
             if last and done >= stage.steps // 2:
                 times.append(done * spec.timestep_fs)
                 temps.append(session.thermo("temp"))
+                energies.append(session.thermo("etotal"))
                 states.append(session.gather())
         for fix in stage.fixes:
             session.command(f"unfix {fix}")
     bar.close()
-    chosen = select_starts(times, temps, temperature_K, spec.start_window_K, spec.start_separation_fs, n, seed)
+    if spec.start_energy_rel_tol is not None:
+        chosen = select_starts_by_energy(times, energies, spec.start_energy_rel_tol, spec.start_separation_fs, n,
+                                         seed)
+    else:
+        chosen = select_starts(times, temps, temperature_K, spec.start_window_K, spec.start_separation_fs, n, seed)
     starts = [states[i] for i in chosen]
+    energies_ev = np.array(energies) * session.energy_ev
     if session.is_main:
         np.savez(path, times_fs=np.array(times)[chosen], temperatures_K=np.array(temps)[chosen],
+                 total_energies_eV=energies_ev[chosen],
                  **{f"{k}_{i}": s[k] for i, s in enumerate(starts) for k in s})
     session.note(f"starts chosen at t = {[times[i] for i in chosen]} fs of the last equilibration stage "
-                 f"(T = {[round(temps[i], 2) for i in chosen]} K)")
+                 f"(T = {[round(temps[i], 2) for i in chosen]} K, E_total = "
+                 f"{[round(float(energies_ev[i]), 6) for i in chosen]} eV; mean of {len(times)} candidates "
+                 f"{energies_ev.mean():.6f} eV)")
     return starts
 
 
@@ -156,29 +183,38 @@ def _production(session, spec, start, numbers, path: Path, ensemble, temperature
     if ensemble == "nvt-csvr":
         session.command(f"fix csvr all temp/csvr {temperature_K} {temperature_K} "
                         f"{spec.csvr_tau_fs / session.fs_per_time} {lammps_seed(seed)}")
+        session.commands(spec.csvr_commands)
     session.command("run 0 post no")  # evaluates the energy of the start frame
     partial = path.with_suffix(".xyz.partial")
     handle = open(partial, "w") if session.is_main else None
     try:
         with tqdm(total=steps, desc=label, unit="step", disable=not (progress and session.is_main)) as bar:
-            _write_frame(handle, session, numbers, 0, spec.timestep_fs)
+            _write_frame(handle, session, spec, numbers, 0)
             for step in session.run_chunks(steps, stride):
                 bar.update(stride)  # steps is a multiple of stride
-                _write_frame(handle, session, numbers, step, spec.timestep_fs)
+                _write_frame(handle, session, spec, numbers, step)
     finally:
         if handle:
             handle.close()
     session.command("unfix prod")
     if ensemble == "nvt-csvr":
         session.command("unfix csvr")
+        for fix in spec.csvr_fixes:
+            session.command(f"unfix {fix}")
     if session.is_main:
         os.replace(partial, path)
 
 
-def _write_frame(handle, session, numbers, step: int, timestep_fs: float) -> None:
+def _write_frame(handle, session, spec, numbers, step: int) -> None:
     state = session.gather()  # collective: every rank takes part, rank 0 writes
     if handle:
-        ase.io.write(handle, session.atoms(numbers, step * timestep_fs, step, state), format="extxyz")
+        atoms = session.atoms(numbers, step * spec.timestep_fs, step, state)
+        if not spec.periodic:  # isolated molecule: LAMMPS coordinates as they are, no cell, pbc False
+            origin, _ = session.cell()
+            atoms.set_cell(np.zeros((3, 3)))
+            atoms.pbc = False
+            atoms.positions = state["positions"] + origin
+        ase.io.write(handle, atoms, format="extxyz")
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool) -> None:
@@ -193,8 +229,8 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool, resume: bool) -> None:
 
 
 def _default_equilibration_ps(system: str) -> float:
-    # Paper: water 10 ps NVT; quartz 10 ps NpT + 50 ps NVT.
-    return {"water": 10.0, "quartz": 60.0}[system]
+    # Paper: water 10 ps NVT; quartz 10 ps NpT + 50 ps NVT; paracetamol 25 ps NVT.
+    return {"water": 10.0, "quartz": 60.0, "paracetamol": 25.0}[system]
 
 
 def _steps(duration_fs: float, timestep_fs: float, flag: str) -> int:

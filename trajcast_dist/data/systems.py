@@ -1,6 +1,7 @@
 """What a reference system must tell the MD driver: units, time step, thermostats and how to build it.
 
-One `MDSystem` per system of the paper (Methods "Reference Data Sets"); `water.py` and `quartz.py` fill it in.
+One `MDSystem` per system of the paper (Methods "Reference Data Sets"); `water.py`, `quartz.py` and
+`paracetamol.py` fill it in.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class MDSystem:
     unit_style: str
     timestep_fs: float
     csvr_tau_fs: float
-    start_window_K: float  # production starts within ±window of the target temperature (paper)
+    start_window_K: float | None  # production starts within ±window of the target temperature (paper)
     start_separation_fs: float  # and at least this far apart in time
     # build(session, workdir, repeat, seed) -> atomic numbers ordered by atom ID; reads the structure and
     # issues every force-field command.
@@ -39,6 +40,15 @@ class MDSystem:
     equilibration: Callable
     # load(session, atoms, workdir) -> same as build, but from a given configuration (for `rerun`).
     load: Callable
+    # Paracetamol (paper): starts chosen by total energy within this relative distance of its equilibration
+    # mean instead of by temperature (start_window_K is then unused).
+    start_energy_rel_tol: float | None = None
+    candidate_every_fs: float = 10.0  # start candidates are sampled this often in the last equilibration stage
+    periodic: bool = True  # False: an isolated molecule; frames are written with pbc False and no cell
+    # Issued after `fix csvr ...` in nvt-csvr production (e.g. its temperature compute, momentum removal),
+    # and the fixes among them to remove afterwards.
+    csvr_commands: tuple[str, ...] = ()
+    csvr_fixes: tuple[str, ...] = ()
 
 
 def get_system(name: str) -> MDSystem:
@@ -51,6 +61,7 @@ def get_system(name: str) -> MDSystem:
 
         return QUARTZ
     if name == "paracetamol":
-        raise UserError("system 'paracetamol' is not implemented yet (needs an OPLS-AA/moltemplate setup); "
-                        "use 'water' or 'quartz'")
-    raise UserError(f"unknown system {name!r}; choose one of: water, quartz")
+        from trajcast_dist.data.paracetamol import PARACETAMOL
+
+        return PARACETAMOL
+    raise UserError(f"unknown system {name!r}; choose one of: {', '.join(SYSTEM_NAMES)}")

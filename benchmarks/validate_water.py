@@ -1,0 +1,62 @@
+"""Validation of a water model against LAMMPS SPC/Fw (issue #7): test-set MAE (SI Table S1 layout) and an NVT
+forecast at 300 K (τ = 50 fs) analysed against the NVT-CSVR MD reference at the same 5 fs frame stride.
+
+    python benchmarks/validate_water.py --model trajcast_dist/pretrained/water_dt5.pt \
+        --store runs/water_dt5.zarr --reference runs/water_nvt/traj_000.xyz --steps 4000 --out runs/validation
+
+Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and prints the
+side-by-side table. The numbers go to docs/validation.md by hand, next to the paper's.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run(command: list[str], log: Path | None = None) -> None:
+    print("$", " ".join(command), flush=True)
+    start = time.perf_counter()
+    with open(log, "w") if log else open("/dev/null", "w") as handle:
+        result = subprocess.run(command, stdout=handle if log else None, stderr=subprocess.STDOUT, text=True)
+    print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+    if result.returncode != 0:
+        sys.exit(f"validate_water: {command[0]} failed (exit {result.returncode}){f'; see {log}' if log else ''}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--store", required=True, help="pair store with a test split")
+    parser.add_argument("--reference", required=True, help="LAMMPS NVT-CSVR trajectory (extxyz, 5 fs frames)")
+    parser.add_argument("--steps", type=int, default=4000, help="forecast steps of 5 fs")
+    parser.add_argument("--test-frames", type=int, default=1000)
+    parser.add_argument("--skip-ps", type=float, default=2.0, help="equilibration dropped from both trajectories")
+    parser.add_argument("--ranks", type=int, default=1)
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--out", default="runs/validation")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    run(["trajcast-dist", "evaluate", args.model, args.store, "--split", "test", "--max-frames",
+         str(args.test_frames), "--json", str(out / "test_metrics.json")], out / "evaluate.log")
+    print((out / "evaluate.log").read_text())
+    start = out / "start.xyz"
+    import ase.io
+    ase.io.write(start, ase.io.read(args.reference, index=0))  # an equilibrated MD frame with its velocities
+    forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
+                "--temperature", "300", "--tau", "50", "--stride", "1", "--fast", "--dtype", args.dtype,
+                "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1"]
+    if args.ranks > 1:
+        forecast = ["mpiexec", "-n", str(args.ranks), *forecast]
+    run(forecast, out / "forecast.log")
+    run(["trajcast-dist", "analyze", str(out / "forecast.xyz"), "--reference", args.reference,
+         "--out", str(out / "analysis"), "--overwrite", "--skip-ps", str(args.skip_ps), "--t0", "300",
+         "--energy-system", "water", "--quiet"], out / "analyze.log")
+    print((out / "analyze.log").read_text())
+
+
+if __name__ == "__main__":
+    main()
