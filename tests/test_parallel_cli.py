@@ -1,5 +1,6 @@
 """`mpiexec -n P trajcast-dist-forecast ...` end to end: a restart written with 4 ranks continues with 2 ranks
-to the uninterrupted serial trajectory, a box too small for P ranks is one clear line, and an exception on one
+and with 1 to the uninterrupted serial trajectory, a structure with velocities streamed by rank 0 gives the serial
+trajectory, a box too small for P ranks is one clear line, and an exception on one
 rank ends every rank quickly instead of hanging."""
 
 import dataclasses
@@ -47,20 +48,27 @@ def files(tmp_path_factory):
     save_model(root / "model.pt", TrajCast(config, [1, 8]).to(torch.float64))
     ase.io.write(root / "water.xyz", water_box(3, BOX_A, seed=5), format="extxyz")
     ase.io.write(root / "small.xyz", water_box(2, BOX_A * 2 / 3, seed=5), format="extxyz")
+    moving = water_box(3, BOX_A, seed=6)
+    moving.set_velocities(np.random.default_rng(1).normal(0.0, 0.1, (len(moving), 3)))  # streamed, not drawn
+    ase.io.write(root / "moving.xyz", moving, format="extxyz")
     return root
 
 
 def _unwrapped(path):
-    with np.load(path) as data:
-        order = np.argsort(data["ids"])
-        return ((data["positions"] + data["image"] @ data["cell"])[order], data["velocities"][order],
-                json_step(data))
+    from trajcast_dist.io.restart import load_restart
+
+    state, _, _ = load_restart(path)
+    return state.positions + state.image @ state.cell, state.velocities, state.step
 
 
-def json_step(data):
-    import json
-
-    return json.loads(bytes(data["meta"]).decode())["step"]
+def _assert_same_state(path, reference, what):
+    positions, velocities, step = _unwrapped(path)
+    ref_positions, ref_velocities, ref_step = _unwrapped(reference)
+    assert step == ref_step
+    print(f"{what}: max |Δr| {np.abs(positions - ref_positions).max():.2e} Å, "
+          f"max |Δv| {np.abs(velocities - ref_velocities).max():.2e} Å/fs")
+    assert np.abs(positions - ref_positions).max() <= 1e-9
+    assert np.abs(velocities - ref_velocities).max() <= 1e-9
 
 
 def test_restart_from_four_ranks_continues_on_two(files):
@@ -73,18 +81,31 @@ def test_restart_from_four_ranks_continues_on_two(files):
     second = forecast(2, "--restart", "a.xyz.restart.npz", *common, "--steps", 10, "--output", "b.xyz", cwd=files)
     assert second.returncode == 0, second.stderr
     print(first.stdout, second.stdout)
-    positions, velocities, step = _unwrapped(files / "b.xyz.restart.npz")
-    ref_positions, ref_velocities, ref_step = _unwrapped(files / "serial.xyz.restart.npz")
-    assert step == ref_step == 20
-    print(f"restart 4→2 ranks vs serial: max |Δr| {np.abs(positions - ref_positions).max():.2e} Å, "
-          f"max |Δv| {np.abs(velocities - ref_velocities).max():.2e} Å/fs")
-    assert np.abs(positions - ref_positions).max() <= 1e-9
-    assert np.abs(velocities - ref_velocities).max() <= 1e-9
+    assert _unwrapped(files / "b.xyz.restart.npz")[2] == 20
+    _assert_same_state(files / "b.xyz.restart.npz", files / "serial.xyz.restart.npz", "restart 4→2 ranks vs serial")
+    third = forecast(1, "--restart", "a.xyz.restart.npz", *common, "--steps", 10, "--output", "c.xyz", cwd=files)
+    assert third.returncode == 0, third.stderr
+    _assert_same_state(files / "c.xyz.restart.npz", files / "serial.xyz.restart.npz", "restart 4→1 rank vs serial")
     frames = ase.io.read(files / "b.xyz", index=":")
     assert [f.info["step"] for f in frames] == [10, 15, 20]  # a new output starts with the restart frame
     serial_last = ase.io.read(files / "serial.xyz", index=-1)
     np.testing.assert_allclose(frames[-1].positions, serial_last.positions, atol=1e-6)  # extxyz: 8 decimals
     np.testing.assert_array_equal(frames[-1].numbers, serial_last.numbers)  # output order is input order
+
+
+def test_streamed_input_with_velocities_matches_serial(files):
+    """moving.xyz has momenta: rank 0 streams it (net momentum removed after the scatter), no ASE read."""
+    common = [files / "moving.xyz", "--model", files / "model.pt", "--stride", "1", "--steps", 2]
+    serial = forecast(1, *common, "--output", "m1.xyz", cwd=files)
+    assert serial.returncode == 0, serial.stderr
+    distributed = forecast(2, *common, "--output", "m2.xyz", cwd=files)
+    assert distributed.returncode == 0, distributed.stderr
+    _assert_same_state(files / "m2.xyz.restart.npz", files / "m1.xyz.restart.npz", "streamed input, 2 ranks vs serial")
+    for mine, theirs in zip(ase.io.read(files / "m2.xyz", ":"), ase.io.read(files / "m1.xyz", ":"), strict=True):
+        assert mine.info["step"] == theirs.info["step"]
+        assert mine.info["temperature_K"] == pytest.approx(theirs.info["temperature_K"], rel=1e-12)
+        np.testing.assert_allclose(mine.positions, theirs.positions, atol=1e-6)  # extxyz: 8 decimals
+        np.testing.assert_array_equal(mine.arrays["image"], theirs.arrays["image"])
 
 
 def test_too_many_ranks_is_one_line_naming_largest_p(files):

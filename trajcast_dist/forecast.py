@@ -17,9 +17,11 @@ from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError
-from trajcast_dist.io.restart import save_restart
+from trajcast_dist.io.blocks import frame_header
+from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
+from trajcast_dist.io.restart import RestartWriter
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
-from trajcast_dist.io.trajectory import ExtxyzWriter, state_to_atoms
+from trajcast_dist.io.trajectory import state_to_atoms
 
 __all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "DTYPES"]
 
@@ -85,58 +87,103 @@ def make_step_settings(model, state: SystemState, settings: ForecastSettings):
 
 
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,
-                 append: bool = False, log=None, progress: bool = False) -> SystemState:
+                 append: bool = False, log=None, progress: bool = False) -> SystemState | None:
     """Advance `driver` by `steps`, writing a frame, a log line and the restart file every `stride` steps.
 
     A driver has `is_main`, `model`, `rng`, `step() -> T`, `step_count`, `gather() -> SystemState` (the whole
-    state on the main process, None elsewhere) and `stats() -> dict` for the log line.
+    state on the main process, None elsewhere) and `stats() -> dict` for the log line. A distributed driver
+    also has `snapshot()`, `temperature()` and `result()` (see `_WholeState`), so frames and restarts are
+    written a chunk of atoms at a time and no process assembles the whole system.
 
-    On an instability the last good restart stays in place and the error propagates.
+    Returns the final state (None for distributed drivers). On an instability the last good restart stays in
+    place and the error propagates.
     """
     if steps <= 0:
         raise UserError(f"--steps {steps} must be > 0")
     main = driver.is_main
-    writer = ExtxyzWriter(output, append=append) if (output and main) else None
-    state = driver.gather()
+    out = driver if hasattr(driver, "snapshot") else _WholeState(driver)
+    writer = ExtxyzFrameWriter(output, append=append) if (output and main) else None
     dt_fs = driver.model.dt_fs
-    if main and not append:
-        kinetic = units.kinetic_energy_ev(units.masses_amu(state.numbers), state.velocities)
-        temperature = units.temperature_k(kinetic, degrees_of_freedom(state.n_atoms, state.periodic))
-        _emit(writer, log, state, temperature, None, dt_fs, driver)
-    bar = tqdm(total=steps, disable=not (progress and main), unit="step", dynamic_ncols=True)
-    tick, done_since_tick = time.perf_counter(), 0
     try:
-        for _ in range(steps):
-            temperature = driver.step()
-            done_since_tick += 1
-            bar.update(1)
-            step = driver.step_count
-            if step % settings.stride == 0 or _ == steps - 1:
-                seconds_per_step = (time.perf_counter() - tick) / done_since_tick
-                state = driver.gather()
-                if main:
-                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
-                    if step % settings.stride == 0:
-                        _emit(writer, log, state, temperature, seconds_per_step, dt_fs, driver)
-                    if restart_path:
-                        save_restart(restart_path, state, driver.rng.bit_generator.state, asdict(settings))
-                tick, done_since_tick = time.perf_counter(), 0
+        if not append:
+            temperature = out.temperature()
+            _output(out, writer, bool(output), None, log, temperature, None, dt_fs, driver)
+        bar = tqdm(total=steps, disable=not (progress and main), unit="step", dynamic_ncols=True)
+        tick, done_since_tick = time.perf_counter(), 0
+        try:
+            for _ in range(steps):
+                temperature = driver.step()
+                done_since_tick += 1
+                bar.update(1)
+                step = driver.step_count
+                if step % settings.stride == 0 or _ == steps - 1:
+                    seconds_per_step = (time.perf_counter() - tick) / done_since_tick
+                    framed = step % settings.stride == 0
+                    restart = (restart_path, driver.rng.bit_generator.state, asdict(settings)) if restart_path else None
+                    _output(out, writer, bool(output) and framed, restart, log if framed else None, temperature,
+                            seconds_per_step, dt_fs, driver)
+                    if main:
+                        bar.set_postfix(T=f"{temperature:.0f}K",
+                                        ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
+                    tick, done_since_tick = time.perf_counter(), 0
+        finally:
+            bar.close()
     finally:
-        bar.close()
         if writer:
             writer.close()
-    return driver.gather()
+    return out.result()
+
+
+class _WholeState:
+    """The output side of a driver that holds every atom (the serial one): its state is a single block."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def snapshot(self):
+        state = self.driver.gather()
+        return frame_header(state), [state]
+
+    def temperature(self) -> float:
+        state = self.driver.gather()
+        kinetic = units.kinetic_energy_ev(units.masses_amu(state.numbers), state.velocities)
+        return units.temperature_k(kinetic, degrees_of_freedom(state.n_atoms, state.periodic))
+
+    def result(self) -> SystemState:
+        return self.driver.gather()
 
 
 def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
     return dt_fs * 1e-6 * 86400.0 / seconds_per_step
 
 
-def _emit(writer, log, state, temperature, seconds_per_step, dt_fs, driver) -> None:
-    if writer:
-        writer.write(state_to_atoms(state, temperature))
+def _output(out, writer, frame: bool, restart, log, temperature, seconds_per_step, dt_fs, driver) -> None:
+    """One output point (collective on distributed drivers): the frame (if `frame`; `writer` exists on the main
+    process only) and the restart (if `restart` = (path, rng state, settings)) fed from the same pass over the
+    atoms, then the log line."""
+    header, blocks = out.snapshot()
+    sinks = []
+    if driver.is_main:
+        sinks += [writer.begin(header, temperature)] if frame else []
+        sinks += [RestartWriter(restart[0], header, *restart[1:])] if restart else []
+    if frame or restart is not None:  # decided from flags every rank shares: all ranks take part in the gather
+        _feed(blocks, sinks)
     if log:
         timing = ("" if seconds_per_step is None else
                   f"  {1e3 * seconds_per_step:9.1f} ms/step  {_ns_per_day(dt_fs, seconds_per_step):8.4f} ns/day")
         extra = "".join(f"  {k}={v}" for k, v in driver.stats().items())
-        log(f"step {state.step:8d}  t={state.time_fs / 1000:9.3f} ps  T={temperature:7.1f} K{timing}{extra}")
+        log(f"step {header['step']:8d}  t={header['time_fs'] / 1000:9.3f} ps  T={temperature:7.1f} K{timing}{extra}")
+
+
+def _feed(blocks, sinks) -> None:
+    """Every block to every sink, then `finish()` each (the restart renames into place only then)."""
+    try:
+        for block in blocks:
+            for sink in sinks:
+                sink.add(block)
+    except BaseException:
+        for sink in sinks:
+            getattr(sink, "abort", lambda: None)()
+        raise
+    for sink in sinks:
+        sink.finish()

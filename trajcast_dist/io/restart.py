@@ -1,7 +1,17 @@
 """Restart files: the full state plus the thermostat's random-generator state, written atomically, so
-`--restart` continues a killed or finished run bit for bit (also with a different number of ranks)."""
+`--restart` continues a killed or finished run bit for bit (also with a different number of ranks).
+
+The file is an ordinary `.npz` (what `np.savez` writes, so `np.load` and older versions read it), but it is
+written and read a block of atoms at a time: `RestartWriter` appends each block's rows to one `.npy` part per
+array beside the target, then stores the parts in the zip (a streamed copy) and renames it into place;
+`RestartReader` reads rows straight from the zip members. No process needs the whole system in memory.
+"""
 
 import json
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,24 +19,133 @@ import numpy as np
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
+from trajcast_dist.io.blocks import CHUNK_ATOMS, AtomBlock, frame_header, state_blocks
 
-__all__ = ["save_restart", "load_restart"]
+__all__ = ["RestartReader", "RestartWriter", "save_restart", "load_restart"]
 
 _FORMAT = "trajcast-dist-restart-1"
+# per-atom arrays: name → (dtype, columns); ids are global, so any number of ranks can read the file back
+_ATOM_ARRAYS = {"positions": ("<f8", 3), "velocities": ("<f8", 3), "numbers": ("<i8", 1), "image": ("<i8", 3),
+                "ids": ("<i8", 1)}
+
+
+class RestartWriter:
+    """Write a restart from blocks in any order of arrival (`add`), then `finish()` (atomic) or `abort()`."""
+
+    def __init__(self, path, header: dict, rng_state: dict, settings: dict):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.header, self._written = header, 0
+        self.meta = {"format": _FORMAT, "step": int(header["step"]), "time_fs": float(header["time_fs"]),
+                     "rng_state": rng_state, "settings": settings}
+        self._parts_dir = self.path.with_name(f".{self.path.name}.parts{os.getpid()}")
+        shutil.rmtree(self._parts_dir, ignore_errors=True)
+        self._parts_dir.mkdir()
+        self._parts = {name: self._open_part(name, dtype, cols) for name, (dtype, cols) in _ATOM_ARRAYS.items()}
+
+    def add(self, block) -> None:
+        rows = len(block.ids)
+        for name, (dtype, cols) in _ATOM_ARRAYS.items():
+            values = np.ascontiguousarray(getattr(block, name), dtype=dtype)
+            self._parts[name].write(values.reshape(rows, cols).tobytes())
+        self._written += rows
+
+    def finish(self) -> None:
+        for handle in self._parts.values():
+            handle.close()
+        try:
+            if self._written != self.header["n_atoms"]:
+                raise RuntimeError(f"restart got {self._written} atoms, expected {self.header['n_atoms']}")
+            with atomic_path(self.path) as tmp:
+                self._zip(tmp)
+        finally:
+            shutil.rmtree(self._parts_dir, ignore_errors=True)
+
+    def abort(self) -> None:
+        for handle in self._parts.values():
+            handle.close()
+        shutil.rmtree(self._parts_dir, ignore_errors=True)
+
+    def _open_part(self, name: str, dtype: str, cols: int):
+        """A `.npy` file whose header already states the final shape; rows are appended as they come."""
+        shape = (self.header["n_atoms"], 3) if cols == 3 else (self.header["n_atoms"],)
+        handle = open(self._parts_dir / f"{name}.npy", "wb")
+        np.lib.format.write_array_header_1_0(handle, {"descr": dtype, "fortran_order": False, "shape": shape})
+        return handle
+
+    def _zip(self, target: Path) -> None:
+        # the layout of np.savez: one stored (uncompressed) member per array, named NAME.npy
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name in _ATOM_ARRAYS:
+                archive.write(self._parts_dir / f"{name}.npy", f"{name}.npy")
+            small = {"cell": np.asarray(self.header["cell"], dtype=np.float64),
+                     "pbc": np.asarray(self.header["pbc"], dtype=bool),
+                     "meta": np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)}
+            for name, value in small.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, value, allow_pickle=False)
+
+
+class RestartReader:
+    """The metadata (step, time, rng state, settings, cell, pbc) at once; the atoms a block at a time."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"restart file {self.path} not found")
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                self.meta = json.loads(bytes(_read_member(archive, "meta")).decode())
+                self.cell, self.pbc = _read_member(archive, "cell"), _read_member(archive, "pbc")
+                with archive.open("ids.npy") as member:
+                    self.n_atoms = int(_npy_header(member)[0][0])
+        except Exception:
+            raise UserError(f"{self.path} is not a trajcast-dist restart file") from None
+        if self.meta.get("format") != _FORMAT:
+            raise UserError(f"{self.path}: unsupported restart format {self.meta.get('format')!r}")
+
+    @property
+    def rng_state(self) -> dict:
+        return self.meta["rng_state"]
+
+    @property
+    def settings(self) -> dict:
+        return self.meta["settings"]
+
+    def header(self) -> dict:
+        return {"n_atoms": self.n_atoms, "cell": np.asarray(self.cell, dtype=np.float64).reshape(3, 3),
+                "pbc": np.asarray(self.pbc, dtype=bool).reshape(3), "step": int(self.meta["step"]),
+                "time_fs": float(self.meta["time_fs"])}
+
+    def blocks(self, chunk: int = CHUNK_ATOMS) -> Iterator[AtomBlock]:
+        """Rows in file order (id order for files this version writes; any order is accepted by callers that
+        sort by id)."""
+        with zipfile.ZipFile(self.path) as archive:
+            members = {name: archive.open(f"{name}.npy") for name in _ATOM_ARRAYS}
+            try:
+                readers = {name: _row_reader(member, self.n_atoms) for name, member in members.items()}
+                for start in range(0, self.n_atoms, chunk):
+                    rows = min(chunk, self.n_atoms - start)
+                    yield AtomBlock(**{name: read(rows) for name, read in readers.items()})
+            finally:
+                for member in members.values():
+                    member.close()
 
 
 def save_restart(path, state: SystemState, rng_state: dict, settings: dict) -> None:
-    meta = {"format": _FORMAT, "step": state.step, "time_fs": state.time_fs, "rng_state": rng_state,
-            "settings": settings}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, positions=state.positions, velocities=state.velocities, numbers=state.numbers,
-                     cell=state.cell, pbc=state.pbc, image=state.image, ids=state.ids,
-                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    """A restart from a whole state (serial runs)."""
+    writer = RestartWriter(path, frame_header(state), rng_state, settings)
+    try:
+        for block in state_blocks(state):
+            writer.add(block)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.finish()
 
 
 def load_restart(path) -> tuple[SystemState, dict, dict]:
-    """Return (state, rng_state, settings)."""
+    """Return (state, rng_state, settings): the whole state, for serial runs."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"restart file {path} not found")
@@ -44,3 +163,33 @@ def load_restart(path) -> tuple[SystemState, dict, dict]:
                         image=arrays["image"][order], ids=arrays["ids"][order], step=int(meta["step"]),
                         time_fs=float(meta["time_fs"]))
     return state, meta["rng_state"], meta["settings"]
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    with archive.open(f"{name}.npy") as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _npy_header(member) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) of a `.npy` stream, leaving it at the first data byte."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    return np.lib.format.read_array_header_2_0(member)  # np.save writes 2.0 only for huge headers
+
+
+def _row_reader(member, n_atoms: int):
+    """A function returning the next `rows` rows of a C-ordered (N,) or (N, k) `.npy` member."""
+    shape, fortran, dtype = _npy_header(member)
+    if fortran or shape[0] != n_atoms:
+        raise UserError(f"restart member {member.name}: shape {shape} (Fortran order {fortran}), expected "
+                        f"{n_atoms} C-ordered rows")
+    per_row = int(np.prod(shape[1:], dtype=np.int64))
+
+    def read(rows: int) -> np.ndarray:
+        data = member.read(rows * per_row * dtype.itemsize)
+        if len(data) != rows * per_row * dtype.itemsize:
+            raise UserError(f"restart member {member.name} is truncated")
+        return np.frombuffer(data, dtype=dtype).reshape((rows, *shape[1:])).copy()
+
+    return read

@@ -9,6 +9,7 @@ instability agreed through the reducer) end all ranks with one message and exit 
 one rank alone is printed there and ends the job with `MPI_Abort`, so no rank waits forever.
 """
 
+import copy
 import sys
 import time
 import traceback
@@ -19,20 +20,17 @@ import torch
 from trajcast_dist import units
 from trajcast_dist.dynamics.state import SystemState, wrap_positions
 from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import build_graph
 from trajcast_dist.parallel.atoms import LocalAtoms
 from trajcast_dist.parallel.comm import Comm, MPIReducer
 from trajcast_dist.parallel.domain import Domain
-from trajcast_dist.parallel.scatter import gather_state, scatter_state
+from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, gather_state, scatter_blocks, scatter_state
 
 __all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
 
 PROG = "trajcast-dist forecast"
-
-
-class AgreedError(UserError):
-    """A user error that every rank raises at the same point (so all can stop without MPI_Abort)."""
 
 
 class DistributedDriver:
@@ -61,6 +59,17 @@ class DistributedDriver:
         domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A,
                                                     grid))
         atoms = scatter_state(world, domain, state)
+        return cls(model, atoms, header, domain, Comm(domain, world, device, cuda_aware), settings, rng, dtype,
+                   device)
+
+    @classmethod
+    def from_blocks(cls, model, header: dict, blocks, settings: StepSettings, rng, world, grid=None,
+                    dtype=torch.float64, device="cpu", cuda_aware: bool = False) -> "DistributedDriver":
+        """Scatter the atoms rank 0 reads block by block (`blocks` is None on other ranks; `header` is known
+        everywhere), so no rank ever holds the whole input."""
+        domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A,
+                                                    grid))
+        atoms = scatter_blocks(world, domain, blocks, header["n_atoms"])
         return cls(model, atoms, header, domain, Comm(domain, world, device, cuda_aware), settings, rng, dtype,
                    device)
 
@@ -97,6 +106,30 @@ class DistributedDriver:
         """The whole state on rank 0 (None elsewhere); collective. Also refreshes the log statistics."""
         self._stats = self._collect_stats()
         return gather_state(self.comm.world, self.atoms, self.header)
+
+    def snapshot(self):
+        """(header, blocks) of the current state for output sinks; collective. `blocks` yields the atoms in
+        id order a chunk at a time on rank 0 (None elsewhere); every rank must exhaust it or none may start
+        it. Also refreshes the log statistics."""
+        self._stats = self._collect_stats()
+        return dict(self.header), gather_atoms(self.comm.world, self.atoms, self.header["n_atoms"])
+
+    def temperature(self) -> float:
+        """Kinetic temperature of the whole system (Allreduce of the owned atoms' kinetic energies)."""
+        from mpi4py import MPI
+
+        local = units.kinetic_energy_ev(units.masses_amu(self.atoms.numbers), self.atoms.velocities)
+        kinetic = self.comm.world.allreduce(local, op=MPI.SUM)
+        return units.temperature_k(kinetic, degrees_of_freedom(self.header["n_atoms"], bool(self.header["pbc"].any())))
+
+    def result(self):
+        """What `run_forecast` returns: nothing, as no rank holds the whole final state."""
+        return None
+
+    def shift_velocities(self, shift: np.ndarray | None) -> None:
+        """Subtract a velocity common to all atoms (the input's net drift, measured while it was read)."""
+        if shift is not None:
+            self.atoms.velocities = self.atoms.velocities - np.asarray(shift, dtype=np.float64)
 
     def stats(self) -> dict:
         return self._stats
@@ -183,16 +216,19 @@ def _forecast(args, world) -> int:
     model = agree(world, lambda: load_forecast_model(args.model, settings.dtype, device,
                                                      backend=args.backend, fast=args.fast))
     rng = np.random.default_rng(settings.seed)
-    state = _read_on_root(args, model, settings, rng, on_root.get("restart")) if main else None
-    failed = world.bcast(state if isinstance(state, str) else None, root=0)
+    source = _open_on_root(args, model, settings, rng, on_root.get("restart")) if main else None
+    failed = world.bcast(source if isinstance(source, str) else None, root=0)
     if failed:
         raise AgreedError(failed)
     rng.bit_generator.state = world.bcast(rng.bit_generator.state if main else None, root=0)
-    n_atoms, periodic = world.bcast((state.n_atoms, state.periodic) if main else None, root=0)
+    header = world.bcast(source.header if main else None, root=0)
+    n_atoms, periodic = header["n_atoms"], bool(header["pbc"].any())
     step = make_step_settings(model, _Sized(n_atoms, periodic), settings)
-    driver = DistributedDriver.from_state(model, state, step, rng, world, args.grid, DTYPES[settings.dtype],
-                                          device, getattr(args, "cuda_aware", False))
-    del state
+    driver = DistributedDriver.from_blocks(model, header, source.blocks if main else None, step, rng, world,
+                                           args.grid, DTYPES[settings.dtype], device,
+                                           getattr(args, "cuda_aware", False))
+    driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
+    del source
     on_root.clear()  # rank 0 keeps only its own atoms from here on
     output, restart_out = outputs
     log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
@@ -214,26 +250,40 @@ class _Sized:
 
 
 def _settings_and_outputs(args, on_root: dict):
+    """Rank 0 only. With --restart only the restart's metadata is read here; its atoms are streamed to their
+    owners later (`cli.forecast.resolve_settings` would load the whole state)."""
     from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
+    from trajcast_dist.io.restart import RestartReader
 
-    settings, on_root["restart"] = resolve_settings(args)  # rank 0 only: the restart is scattered later
+    if not args.restart:
+        return resolve_settings(args)[0], resolve_outputs(args)
+    restart = on_root["restart"] = RestartReader(args.restart)
+    settings, _ = resolve_settings(_with_stored_settings(args, restart.settings))
     return settings, resolve_outputs(args)
 
 
-def _read_on_root(args, model, settings, rng, restart):
-    """Rank 0 reads the structure (or restart) and draws initial velocities; returns the state or an error
-    message to broadcast."""
-    from trajcast_dist.dynamics.rollout import check_compatible
-    from trajcast_dist.forecast import initial_state
-    from trajcast_dist.io.structure import read_structure
+def _with_stored_settings(args, stored: dict):
+    """A copy of args where flags not given take the restart's values (what `resolve_settings` does when it
+    loads the restart itself), posing as a run from a structure file."""
+    view = copy.copy(args)
+    for flag, key in (("temperature", "temperature_K"), ("tau", "tau_fs"), ("seed", "seed"), ("stride", "stride"),
+                      ("dtype", "dtype")):
+        if getattr(args, flag) is None and key in stored:
+            setattr(view, flag, stored[key])
+    view.nve = args.nve or bool(stored.get("nve", False))
+    view.restart, view.structure = None, args.restart
+    return view
+
+
+def _open_on_root(args, model, settings, rng, restart):
+    """Rank 0 opens the input for streaming (see `parallel.source`); returns it or an error message to
+    broadcast."""
+    from trajcast_dist.parallel.source import open_restart, open_structure
 
     try:
         if restart:
-            state, rng_state, _ = restart
-            rng.bit_generator.state = rng_state
-            check_compatible(model, state, str(args.restart))
-            return state
-        return initial_state(read_structure(args.structure), model, settings, rng, where=str(args.structure))
+            return open_restart(restart, model, rng)
+        return open_structure(args.structure, model, settings, rng)
     except UserError as err:
         return str(err)
 
