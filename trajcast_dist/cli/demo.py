@@ -43,7 +43,7 @@ def main(argv=None) -> int:
               f"but its trajectory is not physics.\n{BANNER}", flush=True)
     trajectory = out / "forecast.xyz"
     command = ["trajcast-dist-forecast", str(structure), "--model", str(model), "--steps", str(args.steps),
-               "--stride", "1", "--output", str(trajectory), "--seed", "0", "--quiet"]
+               "--stride", "1", "--output", str(trajectory), "--seed", "0", "--quiet", "--fast"]
     if args.ranks > 1:
         command = ["mpiexec", "-n", str(args.ranks), *command]
     print(f"$ {' '.join(command)}", flush=True)
@@ -85,7 +85,24 @@ def _analyze(trajectory: Path, out_dir: Path) -> list[str]:
     from trajcast_dist.analysis import analyze, format_summary
 
     summary = analyze([str(trajectory)], out_dir=str(out_dir), overwrite=True, progress=False, blocks=3)
-    return [f"analysis    {out_dir}/ (plots *.png, summary.json)", "", *format_summary(summary).splitlines()]
+    return [f"analysis    {out_dir}/ (plots *.png, summary.json)", "", *format_summary(summary).splitlines(),
+            *_versus_md(summary)]
+
+
+def _versus_md(summary: dict) -> list[str]:
+    """RDF first peaks of the forecast next to those of the LAMMPS SPC/Fw run the shipped model was validated on."""
+    from trajcast_dist.pretrained import reference_observables
+
+    reference = reference_observables()
+    if not reference:
+        return []
+    lines = ["", f"vs MD ({reference['source']}):"]
+    for pair, values in reference["rdf_first_peak"].items():
+        mine = summary.get("rdf", {}).get(pair, {}).get("forecast")
+        if mine:
+            lines.append(f"  g_{pair} first peak  forecast {mine['peak_r_A']:.2f} Å / {mine['peak_g']:.2f}   "
+                         f"MD {values['peak_r_A']:.2f} Å / {values['peak_g']:.2f}")
+    return lines
 
 
 if __name__ == "__main__":
