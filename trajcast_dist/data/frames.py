@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import ase.io
 import numpy as np
 
 from trajcast_dist import units
 from trajcast_dist.errors import UserError
+from trajcast_dist.io.structure import read_structure
 
 __all__ = ["Trajectory", "read_trajectory", "frame_spacing_fs"]
 
@@ -44,12 +44,7 @@ class Trajectory:
 def read_trajectory(path, frame_fs: float | None = None, index: str = ":") -> Trajectory:
     """All frames of `path`, checked; raises UserError naming the file and frame on bad input."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such trajectory file")
-    try:
-        frames = ase.io.read(path, index=index)
-    except Exception as err:  # ASE raises many kinds of errors for unreadable files
-        raise UserError(f"{path}: ASE cannot read it as a trajectory ({type(err).__name__}: {err})") from err
+    frames = read_structure(path, index, what="trajectory")
     if len(frames) < 2:
         raise UserError(f"{path}: has {len(frames)} frame(s); a trajectory of at least 2 frames is needed")
     first = frames[0]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import ase.io
 import numpy as np
 
 from trajcast_dist.errors import UserError
+from trajcast_dist.io.structure import read_structure
 
 __all__ = ["write_supercell"]
 
@@ -27,12 +27,7 @@ def write_supercell(structure, repeat, out, *, overwrite: bool = False, index: i
         raise UserError(f"--repeat {' '.join(map(str, repeat))}: give three positive integers a b c")
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists; pass --overwrite to replace it")
-    if not structure.is_file():
-        raise UserError(f"{structure}: no such structure file")
-    try:
-        atoms = ase.io.read(structure, index=index)
-    except Exception as err:  # ASE raises many kinds of errors for unreadable files
-        raise UserError(f"{structure}: ASE cannot read it ({type(err).__name__}: {err})") from err
+    atoms = read_structure(structure, index)
     cell = np.asarray(atoms.cell)
     if np.linalg.matrix_rank(cell) < 3:
         raise UserError(f"{structure}: needs a full 3-D cell to be repeated")

@@ -12,15 +12,16 @@ from trajcast_dist.errors import UserError
 __all__ = ["read_structure", "state_from_atoms", "has_velocities"]
 
 
-def read_structure(path, index=-1) -> "ase.Atoms":
+def read_structure(path, index=-1, what: str = "structure"):
+    """`ase.io.read` with one-line errors naming the file (a missing file, a format ASE cannot read)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"structure file {path} not found")
+        raise UserError(f"{what} file {path} not found")
     try:
         return ase.io.read(path, index=index)
     except Exception as err:  # ASE raises many types for unreadable files
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"cannot read {path} as a structure ({detail}); use a format ASE reads, e.g. extxyz") from None
+        raise UserError(f"cannot read {path} as a {what} ({detail}); use a format ASE reads, e.g. extxyz") from None
 
 
 def has_velocities(atoms) -> bool:
