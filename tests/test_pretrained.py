@@ -1,0 +1,44 @@
+"""The shipped default model: loads without network, declares what it is, and forecasts the demo box stably."""
+
+import numpy as np
+import pytest
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom
+from trajcast_dist.forecast import ForecastSettings, forecast
+from trajcast_dist.io.checkpoint import load_model
+from trajcast_dist.pretrained import DEFAULT_MODEL, default_model_path, reference_observables, shipped_models
+
+
+def test_default_model_is_shipped_and_declares_species_cutoff_dt():
+    assert DEFAULT_MODEL in shipped_models()
+    model, meta = load_model(default_model_path())
+    assert model.species == [1, 8]
+    assert model.cutoff_A == pytest.approx(6.0) and model.dt_fs == pytest.approx(5.0)
+    assert meta["trained"] is True and set(meta["statistics"]) >= {"displacement_rms_A", "avg_num_neighbors"}
+    assert default_model_path().stat().st_size < 20e6
+    assert reference_observables()["rdf_first_peak"]["O-O"]["peak_r_A"] == pytest.approx(2.7, abs=0.2)
+
+
+def test_demo_box_forecast_stays_within_temperature_bounds(tmp_path):
+    import ase.io
+    from pathlib import Path
+
+    import trajcast_dist.pretrained as pretrained
+
+    atoms = ase.io.read(Path(pretrained.__file__).parent / "water_192_md.xyz").repeat((2, 2, 2))
+    model, _ = load_model(default_model_path())
+    model.use_fast_inference()
+    out = tmp_path / "demo.xyz"
+    forecast(atoms, model, 20, ForecastSettings(temperature_K=300.0, tau_fs=50.0, seed=0, stride=5), output=out)
+    frames = ase.io.read(out, ":")
+    masses = units.masses_amu(atoms.numbers)
+    temps = [units.temperature_k(units.kinetic_energy_ev(masses, units.velocities_from_ase(f.get_velocities())),
+                                 degrees_of_freedom(len(atoms), True)) for f in frames]
+    assert len(frames) == 5
+    assert all(250.0 < t < 360.0 for t in temps), temps
+    # molecules stay whole after 100 fs: every H keeps an O within 1.3 Å
+    last = frames[-1]
+    oxygens = np.flatnonzero(last.numbers == 8)
+    nearest = [last.get_distances(h, oxygens, mic=True).min() for h in np.flatnonzero(last.numbers == 1)]
+    assert max(nearest) < 1.3
