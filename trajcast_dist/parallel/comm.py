@@ -152,10 +152,8 @@ class Comm:
         h = h.contiguous()
         if h.device.type == "cpu":
             self._forward_host(h.detach().numpy())
-        elif self.cuda_aware:
-            self._forward_device(h.detach())
         else:
-            self._forward_staged(h.detach())
+            self._forward_gpu(h.detach())
         return h
 
     def sync(self, h: torch.Tensor, layer: int) -> torch.Tensor:
@@ -179,36 +177,29 @@ class Comm:
             if swap.dest is not None:
                 self.traffic.add("forward", send.nbytes)
 
-    def _forward_device(self, h: torch.Tensor) -> None:
-        """CUDA-aware MPI: device buffers go to MPI directly (they expose __cuda_array_interface__)."""
+    def _forward_gpu(self, h: torch.Tensor) -> None:
+        """Device features: CUDA-aware MPI takes the device buffers directly; otherwise border rows are staged
+        through pinned host memory and the received ghosts copied back."""
         for swap in self.swaps:
-            index = torch.as_tensor(swap.send_index, device=h.device)
             recv = h[swap.first: swap.first + swap.count]
-            if swap.dest == self.rank:
-                recv.copy_(h.index_select(0, index))
+            send = h.index_select(0, torch.as_tensor(swap.send_index, device=h.device))
+            if swap.dest == self.rank:  # periodic self-image
+                recv.copy_(send)
                 continue
-            send = h.index_select(0, index).contiguous()
-            torch.cuda.synchronize(h.device)
-            self.world.Sendrecv(send, dest=_peer(swap.dest), recvbuf=recv, source=_peer(swap.source))
+            tag = 50 + swap.dim * 2 + swap.direction
+            if self.cuda_aware:
+                torch.cuda.synchronize(h.device)
+                self.world.Sendrecv(send, dest=_peer(swap.dest), sendtag=tag, recvbuf=recv,
+                                    source=_peer(swap.source), recvtag=tag)
+            else:
+                send_host = self._pinned("send", send.shape[0], h.shape[1], h.dtype)
+                recv_host = self._pinned("recv", swap.count, h.shape[1], h.dtype)
+                send_host.copy_(send)
+                self.world.Sendrecv(send_host.numpy(), dest=_peer(swap.dest), sendtag=tag,
+                                    recvbuf=recv_host.numpy(), source=_peer(swap.source), recvtag=tag)
+                recv.copy_(recv_host)
             if swap.dest is not None:
                 self.traffic.add("forward", send.numel() * send.element_size())
-
-    def _forward_staged(self, h: torch.Tensor) -> None:
-        """GPU without CUDA-aware MPI: copy border rows into pinned host memory, send, copy ghosts back."""
-        for swap in self.swaps:
-            index = torch.as_tensor(swap.send_index, device=h.device)
-            recv = h[swap.first: swap.first + swap.count]
-            if swap.dest == self.rank:
-                recv.copy_(h.index_select(0, index))
-                continue
-            send_host = self._pinned("send", len(index), h.shape[1], h.dtype)
-            recv_host = self._pinned("recv", swap.count, h.shape[1], h.dtype)
-            send_host.copy_(h.index_select(0, index))
-            self.world.Sendrecv(send_host.numpy(), dest=_peer(swap.dest), recvbuf=recv_host.numpy(),
-                                source=_peer(swap.source))
-            recv.copy_(recv_host, non_blocking=False)
-            if swap.dest is not None:
-                self.traffic.add("forward", send_host.numel() * send_host.element_size())
 
     def _pinned(self, key: str, rows: int, width: int, dtype) -> torch.Tensor:
         buffer = self._staging.get((key, width, dtype))
