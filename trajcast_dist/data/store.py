@@ -97,7 +97,12 @@ class PairStore:
         n = self.n_frames(split)
         if not 0 <= index < n:
             raise IndexError(f"frame {index} is outside split {split!r} of {n} frames")
-        return _frame_from_block(self._read(split, slice(index, index + 1)), 0, index)
+        return self.read_frames(split, index, index + 1)[0]
+
+    def read_frames(self, split: str, start: int, stop: int) -> list[dict]:
+        """Frames [start, stop) of a split as dicts, in one read (a training batch's block)."""
+        block = self._read(split, slice(start, stop))
+        return [_frame_from_block(block, i, start + i) for i in range(stop - start)]
 
     def _group(self, split: str):
         if split not in self._root.group_keys():

@@ -93,18 +93,9 @@ def split_blocks(store, split: str, at_least: int, max_frames: int | None = None
 
 
 def read_block(store, split: str, start: int, stop: int) -> list[dict]:
-    """Frames [start, stop) of a split as dicts, in one read.
-
-    Adapter over `PairStore`: its public API reads a rank's shards (`iter_frames`) or one frame (`frame`);
-    a whole block in one call uses its internal `_read` when present.
-    """
+    """Frames [start, stop) of a split as dicts, in one read; a damaged store becomes a one-line UserError."""
     try:
-        if hasattr(store, "_read"):
-            from trajcast_dist.data.store import _frame_from_block
-
-            block = store._read(split, slice(start, stop))
-            return [_frame_from_block(block, i, start + i) for i in range(stop - start)]
-        return [store.frame(split, i) for i in range(start, stop)]
+        return store.read_frames(split, start, stop)
     except UserError:
         raise
     except Exception as err:  # a damaged shard: name it rather than a codec's internals
