@@ -58,7 +58,8 @@ def run_serial(args) -> int:
     from trajcast_dist.io.restart import load_restart
     from trajcast_dist.io.structure import read_structure
 
-    settings, restart = resolve_settings(args)
+    restart = load_restart(args.restart) if args.restart else None
+    settings = resolve_settings(args, restart[2] if restart else None)
     set_threads(args.threads, 1)
     device = resolve_device(args.device, local_rank=0)
     model = load_forecast_model(args.model, settings.dtype, device, backend=args.backend, fast=args.fast)
@@ -84,16 +85,11 @@ def run_serial(args) -> int:
     return 0
 
 
-def resolve_settings(args):
-    """Flags, else the restart file's settings, else defaults; returns (settings, restart or None)."""
-    from trajcast_dist.io.restart import load_restart
-
-    restart, stored = None, {}
-    if args.restart:
-        restart = load_restart(args.restart)
-        stored = restart[2]
-    elif not args.structure:
+def resolve_settings(args, stored: dict | None = None) -> ForecastSettings:
+    """Flags, else the settings stored in the restart file being continued, else defaults."""
+    if not args.restart and not args.structure:
         raise UserError("give a STRUCTURE file to forecast (or --restart FILE to continue a run)")
+    stored = stored or {}
     pick = lambda flag, key, default: flag if flag is not None else stored.get(key, default)  # noqa: E731
     settings = ForecastSettings(temperature_K=pick(args.temperature, "temperature_K", _DEFAULTS["temperature"]),
                                 tau_fs=pick(args.tau, "tau_fs", _DEFAULTS["tau"]),
@@ -105,7 +101,7 @@ def resolve_settings(args):
     settings.validate()
     if args.steps <= 0:
         raise UserError(f"--steps {args.steps} must be > 0")
-    return settings, restart
+    return settings
 
 
 def resolve_outputs(args):

@@ -9,7 +9,6 @@ instability agreed through the reducer) end all ranks with one message and exit 
 one rank alone is printed there and ends the job with `MPI_Abort`, so no rank waits forever.
 """
 
-import copy
 import sys
 import time
 import traceback
@@ -251,28 +250,14 @@ class _Sized:
 
 def _settings_and_outputs(args, on_root: dict):
     """Rank 0 only. With --restart only the restart's metadata is read here; its atoms are streamed to their
-    owners later (`cli.forecast.resolve_settings` would load the whole state)."""
+    owners later."""
     from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
     from trajcast_dist.io.restart import RestartReader
 
     if not args.restart:
-        return resolve_settings(args)[0], resolve_outputs(args)
+        return resolve_settings(args), resolve_outputs(args)
     restart = on_root["restart"] = RestartReader(args.restart)
-    settings, _ = resolve_settings(_with_stored_settings(args, restart.settings))
-    return settings, resolve_outputs(args)
-
-
-def _with_stored_settings(args, stored: dict):
-    """A copy of args where flags not given take the restart's values (what `resolve_settings` does when it
-    loads the restart itself), posing as a run from a structure file."""
-    view = copy.copy(args)
-    for flag, key in (("temperature", "temperature_K"), ("tau", "tau_fs"), ("seed", "seed"), ("stride", "stride"),
-                      ("dtype", "dtype")):
-        if getattr(args, flag) is None and key in stored:
-            setattr(view, flag, stored[key])
-    view.nve = args.nve or bool(stored.get("nve", False))
-    view.restart, view.structure = None, args.restart
-    return view
+    return resolve_settings(args, restart.settings), resolve_outputs(args)
 
 
 def _open_on_root(args, model, settings, rng, restart):
