@@ -22,11 +22,10 @@ def test_default_model_is_shipped_and_declares_species_cutoff_dt():
 
 def test_demo_box_forecast_stays_within_temperature_bounds(tmp_path):
     import ase.io
-    from pathlib import Path
 
-    import trajcast_dist.pretrained as pretrained
+    from trajcast_dist.pretrained import WATER_192_MD
 
-    atoms = ase.io.read(Path(pretrained.__file__).parent / "water_192_md.xyz").repeat((2, 2, 2))
+    atoms = ase.io.read(WATER_192_MD).repeat((2, 2, 2))
     model, _ = load_model(default_model_path())
     model.use_fast_inference()
     out = tmp_path / "demo.xyz"

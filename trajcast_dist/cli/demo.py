@@ -70,8 +70,9 @@ def main(argv=None) -> int:
 def _water_192():
     """An equilibrated 192-atom SPC/Fw frame (positions and velocities) shipped with the package; a lattice of
     molecules if it is missing."""
-    shipped = Path(__file__).resolve().parents[1] / "pretrained" / "water_192_md.xyz"
-    return ase.io.read(shipped) if shipped.is_file() else water_box(seed=0)
+    from trajcast_dist.pretrained import WATER_192_MD
+
+    return ase.io.read(WATER_192_MD) if WATER_192_MD.is_file() else water_box(seed=0)
 
 
 def _model(out: Path):

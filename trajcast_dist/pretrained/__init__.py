@@ -5,10 +5,12 @@ from pathlib import Path
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["shipped_models", "default_model_path", "reference_observables", "DEFAULT_MODEL"]
+__all__ = ["shipped_models", "default_model_path", "reference_observables", "DEFAULT_MODEL", "WATER_192_MD"]
 
 DEFAULT_MODEL = "water_dt5"
 _HERE = Path(__file__).parent
+# An equilibrated 192-atom SPC/Fw frame (positions and velocities) from the model's MD reference: the demo's box.
+WATER_192_MD = _HERE / "water_192_md.xyz"
 
 
 def shipped_models() -> dict[str, Path]:
