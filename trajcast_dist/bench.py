@@ -17,8 +17,11 @@ import numpy as np
 import torch
 
 __all__ = ["BenchCase", "BenchResult", "run_case", "run_case_isolated", "water_system", "format_table",
-           "append_results", "PAPER_SECONDS_PER_STEP"]
+           "append_results", "PAPER_SECONDS_PER_STEP", "PATHS"]
 
+# exact: the training path; fast-torch: tabulated weights + grouped tensor products in torch; fast: the same
+# with the fused CPU edge kernel (model/cpu_kernel.py) where it applies — what `forecast --fast` runs.
+PATHS = ("exact", "fast-torch", "fast")
 PAPER_SECONDS_PER_STEP = 8.3  # the paper's reference code, full water model, 192 atoms, CPU (issue #8)
 _WATER_BOX_A = 12.4172  # 64 molecules
 
@@ -29,7 +32,7 @@ class BenchCase:
     atoms: int
     backend: str = "e3nn"
     dtype: str = "float64"
-    fast: bool = False
+    path: str = "exact"  # one of PATHS
     device: str = "cpu"
 
 
@@ -76,8 +79,8 @@ def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> Ben
     torch.manual_seed(seed)
     dtype, device = DTYPES[case.dtype], torch.device(case.device)
     model = TrajCast(config, [1, 8]).to(dtype=dtype, device=device).eval()
-    if case.fast:
-        model.use_fast_inference()
+    if case.path != "exact":
+        model.use_fast_inference(cpu_kernel=case.path == "fast")
     atoms = water_system(case.atoms)
     settings = ForecastSettings(dtype=case.dtype, seed=seed)
     rng = np.random.default_rng(seed)
@@ -118,7 +121,7 @@ def format_table(results: list[BenchResult]) -> str:
     for r in results:
         c = r.case
         lines.append(f"| {c.atoms:,} | {r.edges:,} | {Path(c.config).stem} ({r.num_weights / 1e6:.2f}M) | "
-                     f"{c.backend} | {c.dtype} | {'fast' if c.fast else 'exact'} | {r.seconds_per_step:.3g} | "
+                     f"{c.backend} | {c.dtype} | {c.path} | {r.seconds_per_step:.3g} | "
                      f"{1000 * r.seconds_per_step:,.0f} | {r.ns_per_day:.3g} | {r.atom_steps_per_s:,.0f} | "
                      f"{PAPER_SECONDS_PER_STEP / r.seconds_per_step:.2f}× | {r.peak_mb:,.0f} |")
     return "\n".join(lines)

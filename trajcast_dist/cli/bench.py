@@ -21,8 +21,11 @@ def add_arguments(parser) -> None:
                     help="comma-separated configs: water, tiny or YAML paths (default water = full size)")
     fc.add_argument("--backend", default="e3nn", help="comma-separated: e3nn, cueq")
     fc.add_argument("--dtype", default="float64", help="comma-separated: float64, float32")
-    fc.add_argument("--fast", action="store_true", help="tabulated-weight fast inference path only")
-    fc.add_argument("--compare", action="store_true", help="exact and fast path side by side")
+    fc.add_argument("--path", default="exact",
+                    help="comma-separated: exact, fast-torch (tabulated weights, torch tensor products), fast "
+                         "(the same with the fused CPU kernel: what `forecast --fast` runs)")
+    fc.add_argument("--fast", action="store_true", help="shorthand for --path fast")
+    fc.add_argument("--compare", action="store_true", help="all three paths side by side")
     fc.add_argument("--steps", type=int, default=3, help="timed steps per case (default 3)")
     fc.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
     fc.add_argument("--device", default="cpu")
@@ -33,7 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from trajcast_dist.bench import BenchCase, append_results, device_name, format_table, run_case_isolated
+    from trajcast_dist.bench import PATHS, BenchCase, append_results, device_name, format_table, run_case_isolated
 
     atoms = [_int(a) for a in args.atoms.split(",")]
     configs = [_CONFIGS.get(c, c) for c in args.config.split(",")]
@@ -46,13 +49,16 @@ def run(args) -> int:
             raise UserError(f"--dtype {name!r}: choose float64 or float32")
     if args.steps <= 0:
         raise UserError(f"--steps {args.steps} must be > 0")
-    modes = [False, True] if args.compare else [args.fast]
+    paths = list(PATHS) if args.compare else ["fast"] if args.fast else args.path.split(",")
+    for name in paths:
+        if name not in PATHS:
+            raise UserError(f"--path {name!r}: choose from {', '.join(PATHS)}")
     results = []
-    for n, config, backend, dtype, fast in itertools.product(atoms, configs, backends, dtypes, modes):
-        case = BenchCase(config, n, backend, dtype, fast, args.device)
+    for n, config, backend, dtype, path in itertools.product(atoms, configs, backends, dtypes, paths):
+        case = BenchCase(config, n, backend, dtype, path, args.device)
         result = run_case_isolated(case, args.steps, args.warmup, args.threads)
         results.append(result)
-        print(f"# {n} atoms {config} {backend} {dtype} {'fast' if fast else 'exact'}: "
+        print(f"# {n} atoms {config} {backend} {dtype} {path}: "
               f"{result.seconds_per_step:.3f} s/step", file=sys.stderr, flush=True)
     table = format_table(results)
     print(table)

@@ -1,5 +1,8 @@
 """Fast inference mode (issue #8): tabulated path weights + grouped tensor products, same weights.
 
+On CPU the edge tensor product runs in one fused C++ loop (cpu_kernel.py) when it can be built; the grouped
+torch implementation below is the fallback and the reference it is tested against.
+
 `use_fast_inference(model)` swaps each layer's edge and velocity tensor products for the versions below. They
 keep the exact modules' `tp` and `mlp` as submodules (so the state dict, its keys and a checkpoint are
 unchanged) and add only non-persistent tables and index buffers, built once from the current weights in
@@ -9,6 +12,7 @@ do not follow the weights while training).
 
 import torch
 
+from trajcast_dist.model import cpu_kernel as fused
 from trajcast_dist.model.grouped import GroupedChannelwiseTP
 from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct, VelocityTensorProduct
 from trajcast_dist.model.tabulate import RADIAL_POINTS, SPEED_POINTS, radial_weight_table, speed_weight_table
@@ -25,7 +29,7 @@ class TabulatedEdgeTensorProduct(EdgeTensorProduct):
     """Paper eq. 2 with w(r) interpolated from a table and the messages pooled block by block."""
 
     def __init__(self, exact: EdgeTensorProduct, radial, cutoff_A: float, radial_points: int = RADIAL_POINTS,
-                 chunk_edges: int = CHUNK_EDGES):
+                 chunk_edges: int = CHUNK_EDGES, cpu_kernel: bool = True):
         torch.nn.Module.__init__(self)
         self.tp, self.mlp = exact.tp, exact.mlp
         self.irreps_in, self.irreps_out = exact.irreps_in, exact.irreps_out
@@ -33,10 +37,14 @@ class TabulatedEdgeTensorProduct(EdgeTensorProduct):
         self.table = radial_weight_table(radial, exact.mlp, cutoff_A, radial_points,
                                          columns=self.grouped.weight_columns)
         self.chunk_edges = int(chunk_edges)
+        self.cpu_kernel = bool(cpu_kernel)
         self.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
 
     def pooled(self, h, edges: EdgeInputs) -> torch.Tensor:
         senders, receivers = edges.edge_index
+        if self.uses_cpu_kernel(h):
+            return fused.pooled_edge_tp(self.grouped, self.table, h, senders, receivers, edges.edge_sh,
+                                             edges.edge_length)
         pooled = self.grouped.empty_pooled(h.shape[0], h)
         h_split = self.grouped.split_nodes(h)
         for start in range(0, senders.shape[0], self.chunk_edges):
@@ -45,6 +53,11 @@ class TabulatedEdgeTensorProduct(EdgeTensorProduct):
             self.grouped.accumulate(pooled, h_split, senders[block], receivers[block], edges.edge_sh[block],
                                     weights)
         return self.grouped.assemble(pooled)
+
+    def uses_cpu_kernel(self, h: torch.Tensor) -> bool:
+        """The fused kernel has no backward: only for CPU tensors outside autograd."""
+        return (self.cpu_kernel and h.device.type == "cpu" and not (torch.is_grad_enabled() and h.requires_grad)
+                and fused.edge_kernel() is not None)
 
 
 class TabulatedVelocityTensorProduct(VelocityTensorProduct):
@@ -65,13 +78,14 @@ class TabulatedVelocityTensorProduct(VelocityTensorProduct):
 
 
 def use_fast_inference(model, radial_points: int = RADIAL_POINTS, speed_points: int = SPEED_POINTS,
-                       chunk_edges: int = CHUNK_EDGES):
-    """Switch `model` (a TrajCast) to the fast inference mode in place; returns it, in eval mode."""
+                       chunk_edges: int = CHUNK_EDGES, cpu_kernel: bool = True):
+    """Switch `model` (a TrajCast) to the fast inference mode in place; returns it, in eval mode.
+    `cpu_kernel=False` keeps the edge tensor product on the torch implementation."""
     use_exact(model)
     reference = next(model.parameters())
     for layer in model.layers:
         layer.edge_tp = TabulatedEdgeTensorProduct(layer.edge_tp, model.radial, model.cutoff_A, radial_points,
-                                                   chunk_edges).to(dtype=reference.dtype, device=reference.device)
+                                                   chunk_edges, cpu_kernel).to(dtype=reference.dtype, device=reference.device)
         layer.velocity_tp = TabulatedVelocityTensorProduct(layer.velocity_tp, model.velocity_embedding,
                                                            len(model.species), speed_points).to(
             dtype=reference.dtype, device=reference.device)

@@ -35,6 +35,7 @@ class GroupedChannelwiseTP(nn.Module):
         for n, g in enumerate(self.groups):
             self.register_buffer(f"x_index_{n}", g.x_index, persistent=False)
             self.register_buffer(f"cg_{n}", g.cg, persistent=False)
+            self.register_buffer(f"path_columns_{n}", g.path_columns, persistent=False)
         self.register_buffer("out_index", out_index, persistent=False)
         # Weights are read in "grouped" order: per degree, (sorted path, channel); see `weight_columns`.
         self.register_buffer("weight_columns", torch.cat([g.w_index for g in self.groups]), persistent=False)
@@ -67,6 +68,14 @@ class GroupedChannelwiseTP(nn.Module):
         """Per-degree results → the shared output layout (a column permutation)."""
         flat = torch.cat([p.reshape(p.shape[0], -1) for p in parts], dim=1)
         return flat[:, self.out_index]
+
+    def cg_blocks(self) -> list[torch.Tensor]:
+        """C_l per group, (num_sh, Σ(2l_out+1) · (2l+1))."""
+        return [self._buffer("cg", n) for n in range(len(self.groups))]
+
+    def path_columns(self) -> list[torch.Tensor]:
+        """Per group, the first output column of every sorted path, then the end (a cumulative sum)."""
+        return [self._buffer("path_columns", n) for n in range(len(self.groups))]
 
     def _messages(self, n: int, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         g = self.groups[n]
@@ -118,7 +127,8 @@ def _plan_groups(irreps_in, irreps_sh, instructions, irreps_out):
         ks = [2 * l_out + 1 for l_out, _ in group.signature]
         group.out_dim = sum(ks)
         group.flat_dim = group.channels * group.out_dim
-        col_starts = torch.tensor([0] + ks).cumsum(0).tolist()
+        group.path_columns = torch.tensor([0] + ks).cumsum(0)
+        col_starts = group.path_columns.tolist()
         group.by_l_out = []  # (first column, last column, first path, last path, 2 l_out + 1)
         for l_out in sorted({l for l, _ in group.signature}):
             first = next(q for q, (l, _) in enumerate(group.signature) if l == l_out)

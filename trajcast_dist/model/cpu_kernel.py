@@ -1,0 +1,76 @@
+"""The fused CPU edge kernel of the fast path (issue #8): `csrc/edge_tp_cpu.cpp`, built once per machine.
+
+The torch implementation of the tabulated edge tensor product (fast.py, grouped.py) writes and re-reads every
+per-edge message and weight row: memory-bound, 3–5× slower than one C++ loop that interpolates the weights,
+contracts and pools in registers. The kernel is compiled on first use with torch's extension builder (a C++
+compiler and ninja; ≈ 30 s, cached under $TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions). The build name
+carries a digest of the source and of this CPU's instruction-set flags, so a cache shared between different
+machines (an NFS home on a cluster) never loads a binary built for another CPU. If the build fails the fast path
+keeps working on the torch implementation and says so once. TRAJCAST_DIST_CPU_KERNEL=0 turns the kernel off.
+"""
+
+import hashlib
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import torch
+
+__all__ = ["edge_kernel", "kernel_status", "pooled_edge_tp"]
+
+SOURCE = Path(__file__).with_name("csrc") / "edge_tp_cpu.cpp"
+_loaded: dict = {}
+
+
+def edge_kernel():
+    """The compiled extension, or None when it is turned off or cannot be built (`kernel_status()` says why)."""
+    if "module" not in _loaded:
+        _loaded["module"], _loaded["status"] = _build()
+        if _loaded["module"] is None and _loaded["status"] != "off (TRAJCAST_DIST_CPU_KERNEL=0)":
+            warnings.warn(f"trajcast-dist: the fused CPU edge kernel is unavailable ({_loaded['status']}); the "
+                          "--fast path runs on its torch implementation, 3–5× slower", RuntimeWarning, stacklevel=2)
+    return _loaded["module"]
+
+
+def kernel_status() -> str:
+    edge_kernel()
+    return _loaded["status"]
+
+
+def pooled_edge_tp(grouped, table, h: torch.Tensor, senders, receivers, edge_sh, edge_length) -> torch.Tensor:
+    """Σ_j w(r_ij) ⊙ (h_j ⊗ Y(r̂_ij)) for every node i, the weights interpolated from `table` (a HermiteTable
+    storing them in `grouped`'s order): the same result as TabulatedEdgeTensorProduct's torch path."""
+    pooled = grouped.empty_pooled(h.shape[0], h)
+    edge_kernel().edge_tp_pooled(
+        [x.contiguous() for x in grouped.split_nodes(h)], grouped.cg_blocks(), grouped.path_columns(),
+        grouped.weight_offsets[:-1], table.rows, table.lo, table.step, table.num_nodes, senders.contiguous(),
+        receivers.contiguous(), edge_sh.contiguous(), edge_length.contiguous(), pooled)
+    return grouped.assemble(pooled)
+
+
+def _build():
+    if os.environ.get("TRAJCAST_DIST_CPU_KERNEL", "1") == "0":
+        return None, "off (TRAJCAST_DIST_CPU_KERNEL=0)"
+    try:
+        from torch.utils.cpp_extension import load
+
+        flags = ["-O3"] + (["-march=native"] if platform.machine() in ("x86_64", "AMD64") else [])
+        source = SOURCE.read_bytes()
+        digest = hashlib.sha1(source + _cpu_signature().encode() + " ".join(flags).encode()).hexdigest()[:12]
+        module = load(name=f"trajcast_edge_tp_{digest}", sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
+        return module, f"built ({SOURCE.name}, {' '.join(flags)})"
+    except Exception as error:  # no compiler, no ninja, a read-only cache: fall back, never fail a forecast
+        reason = str(error).strip().splitlines()
+        return None, f"{type(error).__name__}: {reason[-1] if reason else ''}"
+
+
+def _cpu_signature() -> str:
+    """The instruction-set flags of this CPU (Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.machine() + platform.processor()
