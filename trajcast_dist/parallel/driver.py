@@ -289,5 +289,8 @@ def _header(state: SystemState) -> dict:
 def _abort(world, message: str, code: int):
     print(message, file=sys.stderr, flush=True)
     sys.stdout.flush()
+    # The launcher relays each rank's stderr asynchronously and MPI_Abort kills its relays: on a loaded machine the
+    # message was lost (seen with mpich's hydra, 4 ranks on 2 busy cores). A moment's wait lets it through.
+    time.sleep(0.5)
     world.Abort(code)
 
