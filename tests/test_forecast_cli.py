@@ -165,3 +165,22 @@ def test_console_scripts_are_installed():
     for name in ("trajcast-dist", "trajcast-dist-forecast"):
         result = subprocess.run([bin_dir / name, "--help"], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "forecast" in (result.stdout + result.stderr).lower()
+
+
+def test_threads_follow_flag_then_omp_num_threads_then_cores(monkeypatch):
+    import torch
+
+    from trajcast_dist.cli.forecast import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        set_threads(None, 1)
+        assert torch.get_num_threads() == 1
+        set_threads(2, 1)
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        set_threads(None, 64)  # more ranks than cores: still one thread
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

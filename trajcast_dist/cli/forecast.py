@@ -37,7 +37,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--max-temperature-factor", type=float, default=3.0,
                         help="stop when T exceeds this multiple of the target (default 3)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads per process (default: cores / ranks)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads per process (default: $OMP_NUM_THREADS if set, else cores / ranks)")
     parser.add_argument("--grid", help="distributed: processor grid PxxPyxPz, e.g. 2x2x1 (default: automatic)")
     parser.add_argument("--cuda-aware", action="store_true",
                         help="distributed on GPU: give device buffers to MPI directly (needs CUDA-aware MPI); "
@@ -125,7 +126,10 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
 
 
 def set_threads(threads, ranks_per_node: int) -> None:
-    """Oversubscribed intra-op threads make each step many times slower: default to cores / ranks."""
+    """Oversubscribed intra-op threads make each step many times slower (two 2-thread forecasts on 2 cores:
+    20× slower each): --threads, else OMP_NUM_THREADS as the user set it, else cores / ranks."""
+    if not threads and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(threads or max(1, cores // max(1, ranks_per_node)))
 
