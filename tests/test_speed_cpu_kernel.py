@@ -101,3 +101,18 @@ def test_autograd_and_the_off_switch_use_the_torch_path(tiny_model):
     system = (np.eye(3)[[0, 1, 2]] * 1.5, np.zeros((3, 3)), np.array([8, 1, 1]), np.eye(3) * 9.0, True)
     for a, b in zip(predict(model, *system), predict(off, *system)):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_needs_build_tells_a_first_build_from_a_cached_one(tmp_path):
+    """The forecast CLI announces the ~30 s first build; an empty extensions directory must count as one."""
+    import os
+    import subprocess
+    import sys
+
+    cpu_kernel.edge_kernel()  # the default cache holds the build now
+    probe = "from trajcast_dist.model import cpu_kernel; print(cpu_kernel.needs_build())"
+    fresh = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path))
+    assert subprocess.run([sys.executable, "-c", probe], env=fresh, capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -122,6 +122,13 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
 
     path = path or default_model_path()
     model, _ = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
+    if fast and torch.device(device).type == "cpu":
+        from trajcast_dist.model import cpu_kernel
+        from trajcast_dist.parallel.launch import local_rank
+
+        if cpu_kernel.needs_build() and local_rank() == 0:
+            print("trajcast-dist: compiling the fused CPU kernel on first use (≈ 30 s, cached afterwards)",
+                  file=sys.stderr, flush=True)
     return model.use_fast_inference() if fast else model
 
 

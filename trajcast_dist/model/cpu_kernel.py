@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["edge_kernel", "kernel_status", "pooled_edge_tp"]
+__all__ = ["edge_kernel", "kernel_status", "needs_build", "pooled_edge_tp"]
 
 SOURCE = Path(__file__).with_name("csrc") / "edge_tp_cpu.cpp"
 _loaded: dict = {}
@@ -55,14 +55,33 @@ def _build():
     try:
         from torch.utils.cpp_extension import load
 
-        flags = ["-O3"] + (["-march=native"] if platform.machine() in ("x86_64", "AMD64") else [])
-        source = SOURCE.read_bytes()
-        digest = hashlib.sha1(source + _cpu_signature().encode() + " ".join(flags).encode()).hexdigest()[:12]
-        module = load(name=f"trajcast_edge_tp_{digest}", sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
+        flags = _flags()
+        module = load(name=_name(flags), sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
         return module, f"built ({SOURCE.name}, {' '.join(flags)})"
     except Exception as error:  # no compiler, no ninja, a read-only cache: fall back, never fail a forecast
         reason = str(error).strip().splitlines()
         return None, f"{type(error).__name__}: {reason[-1] if reason else ''}"
+
+
+def needs_build() -> bool:
+    """Whether the next `edge_kernel()` compiles (≈ 30 s) rather than loads: callers can say so first."""
+    if "module" in _loaded or os.environ.get("TRAJCAST_DIST_CPU_KERNEL", "1") == "0":
+        return False
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        return not any(Path(_get_build_directory(_name(_flags()), False)).glob("*.so"))
+    except Exception:  # a private torch helper: if it moves, only the notice is lost
+        return False
+
+
+def _flags() -> list[str]:
+    return ["-O3"] + (["-march=native"] if platform.machine() in ("x86_64", "AMD64") else [])
+
+
+def _name(flags: list[str]) -> str:
+    digest = hashlib.sha1(SOURCE.read_bytes() + _cpu_signature().encode() + " ".join(flags).encode()).hexdigest()
+    return f"trajcast_edge_tp_{digest[:12]}"
 
 
 def _cpu_signature() -> str:
