@@ -44,7 +44,7 @@ class TabulatedEdgeTensorProduct(EdgeTensorProduct):
         senders, receivers = edges.edge_index
         if self.uses_cpu_kernel(h):
             return fused.pooled_edge_tp(self.grouped, self.table, h, senders, receivers, edges.edge_sh,
-                                             edges.edge_length)
+                                        edges.edge_length)
         pooled = self.grouped.empty_pooled(h.shape[0], h)
         h_split = self.grouped.split_nodes(h)
         for start in range(0, senders.shape[0], self.chunk_edges):
@@ -85,7 +85,8 @@ def use_fast_inference(model, radial_points: int = RADIAL_POINTS, speed_points: 
     reference = next(model.parameters())
     for layer in model.layers:
         layer.edge_tp = TabulatedEdgeTensorProduct(layer.edge_tp, model.radial, model.cutoff_A, radial_points,
-                                                   chunk_edges, cpu_kernel).to(dtype=reference.dtype, device=reference.device)
+                                                   chunk_edges, cpu_kernel).to(dtype=reference.dtype,
+                                                                               device=reference.device)
         layer.velocity_tp = TabulatedVelocityTensorProduct(layer.velocity_tp, model.velocity_embedding,
                                                            len(model.species), speed_points).to(
             dtype=reference.dtype, device=reference.device)
