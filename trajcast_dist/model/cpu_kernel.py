@@ -20,6 +20,7 @@ import torch
 __all__ = ["edge_kernel", "kernel_status", "needs_build", "pooled_edge_tp"]
 
 SOURCE = Path(__file__).with_name("csrc") / "edge_tp_cpu.cpp"
+_OFF = "off (TRAJCAST_DIST_CPU_KERNEL=0)"
 _loaded: dict = {}
 
 
@@ -27,7 +28,7 @@ def edge_kernel():
     """The compiled extension, or None when it is turned off or cannot be built (`kernel_status()` says why)."""
     if "module" not in _loaded:
         _loaded["module"], _loaded["status"] = _build()
-        if _loaded["module"] is None and _loaded["status"] != "off (TRAJCAST_DIST_CPU_KERNEL=0)":
+        if _loaded["module"] is None and _loaded["status"] != _OFF:
             warnings.warn(f"trajcast-dist: the fused CPU edge kernel is unavailable ({_loaded['status']}); the "
                           "--fast path runs on its torch implementation, 3–5× slower", RuntimeWarning, stacklevel=2)
     return _loaded["module"]
@@ -50,8 +51,8 @@ def pooled_edge_tp(grouped, table, h: torch.Tensor, senders, receivers, edge_sh,
 
 
 def _build():
-    if os.environ.get("TRAJCAST_DIST_CPU_KERNEL", "1") == "0":
-        return None, "off (TRAJCAST_DIST_CPU_KERNEL=0)"
+    if _turned_off():
+        return None, _OFF
     try:
         from torch.utils.cpp_extension import load
 
@@ -65,7 +66,7 @@ def _build():
 
 def needs_build() -> bool:
     """Whether the next `edge_kernel()` compiles (≈ 30 s) rather than loads: callers can say so first."""
-    if "module" in _loaded or os.environ.get("TRAJCAST_DIST_CPU_KERNEL", "1") == "0":
+    if "module" in _loaded or _turned_off():
         return False
     try:
         from torch.utils.cpp_extension import _get_build_directory
@@ -73,6 +74,10 @@ def needs_build() -> bool:
         return not any(Path(_get_build_directory(_name(_flags()), False)).glob("*.so"))
     except Exception:  # a private torch helper: if it moves, only the notice is lost
         return False
+
+
+def _turned_off() -> bool:
+    return os.environ.get("TRAJCAST_DIST_CPU_KERNEL", "1") == "0"
 
 
 def _flags() -> list[str]:

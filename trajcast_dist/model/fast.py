@@ -25,20 +25,26 @@ __all__ = ["TabulatedEdgeTensorProduct", "TabulatedVelocityTensorProduct", "use_
 CHUNK_EDGES = 512
 
 
+def _wrap(fast: torch.nn.Module, exact: torch.nn.Module) -> None:
+    """What both tabulated products share: the exact module's `tp` and `mlp` as submodules (same state dict),
+    its irreps, the grouped contraction, and the exact module itself for `use_exact`."""
+    torch.nn.Module.__init__(fast)
+    fast.tp, fast.mlp = exact.tp, exact.mlp
+    fast.irreps_in, fast.irreps_out = exact.irreps_in, exact.irreps_out
+    fast.grouped = GroupedChannelwiseTP(exact.tp)
+    fast.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
+
+
 class TabulatedEdgeTensorProduct(EdgeTensorProduct):
     """Paper eq. 2 with w(r) interpolated from a table and the messages pooled block by block."""
 
     def __init__(self, exact: EdgeTensorProduct, radial, cutoff_A: float, radial_points: int = RADIAL_POINTS,
                  chunk_edges: int = CHUNK_EDGES, cpu_kernel: bool = True):
-        torch.nn.Module.__init__(self)
-        self.tp, self.mlp = exact.tp, exact.mlp
-        self.irreps_in, self.irreps_out = exact.irreps_in, exact.irreps_out
-        self.grouped = GroupedChannelwiseTP(exact.tp)
+        _wrap(self, exact)
         self.table = radial_weight_table(radial, exact.mlp, cutoff_A, radial_points,
                                          columns=self.grouped.weight_columns)
         self.chunk_edges = int(chunk_edges)
         self.cpu_kernel = bool(cpu_kernel)
-        self.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
 
     def pooled(self, h, edges: EdgeInputs) -> torch.Tensor:
         senders, receivers = edges.edge_index
@@ -65,13 +71,9 @@ class TabulatedVelocityTensorProduct(VelocityTensorProduct):
 
     def __init__(self, exact: VelocityTensorProduct, velocity_embedding, num_species: int,
                  speed_points: int = SPEED_POINTS):
-        torch.nn.Module.__init__(self)
-        self.tp, self.mlp = exact.tp, exact.mlp
-        self.irreps_in, self.irreps_out = exact.irreps_in, exact.irreps_out
-        self.grouped = GroupedChannelwiseTP(exact.tp)
+        _wrap(self, exact)
         self.table = speed_weight_table(velocity_embedding, exact.mlp, num_species, speed_points,
                                         columns=self.grouped.weight_columns)
-        self.exact = [exact]
 
     def forward(self, m, velocity_sh, velocity_embedding, edges: EdgeInputs | None = None):
         return self.grouped.rows(m, velocity_sh, self.table(edges.speed, edges.species))
