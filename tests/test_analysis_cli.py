@@ -14,8 +14,9 @@ from trajcast_dist.cli.main import main
 CELL = np.diag([9.0, 9.5, 10.0])
 
 
-def write_water_like(path, seed, n_frames=160, velocities=True, image=True, dt_fs=5.0):
-    """8 O + 16 H random walkers at ~300 K (Maxwell–Boltzmann velocities): enough for every observable."""
+def write_water_like(path, seed, n_frames=160, velocities=True, image=True, dt_fs=5.0, t_hydrogen=300.0):
+    """8 O + 16 H random walkers at ~300 K (Maxwell–Boltzmann velocities, H at `t_hydrogen`): enough for every
+    observable."""
     rng = np.random.default_rng(seed)
     numbers = np.array([8] * 8 + [1] * 16)
     masses = units.masses_amu(numbers)
@@ -27,8 +28,10 @@ def write_water_like(path, seed, n_frames=160, velocities=True, image=True, dt_f
         wrapped = np.floor(frac).astype(int)
         atoms = Atoms(numbers=numbers, positions=(frac - wrapped) @ CELL, cell=CELL, pbc=True)
         if velocities:
-            sigma = np.sqrt(units.KB_EV_PER_K * 300.0 / (masses * units.AMU_A2_PER_FS2_IN_EV))
-            atoms.set_velocities(units.velocities_to_ase(rng.normal(size=(24, 3)) * sigma[:, None]))
+            temperature = np.where(numbers == 1, t_hydrogen, 300.0)
+            sigma = np.sqrt(units.KB_EV_PER_K * temperature / (masses * units.AMU_A2_PER_FS2_IN_EV))
+            v = rng.normal(size=(24, 3)) * sigma[:, None]
+            atoms.set_velocities(units.velocities_to_ase(v - masses @ v / masses.sum()))  # zero momentum
         if image:
             atoms.arrays["image"] = wrapped
         atoms.info["time_fs"] = k * dt_fs
@@ -60,6 +63,7 @@ def test_library_analyze_compares_forecast_with_reference(files, tmp_path):
         assert abs(d["D"] - 22.5) < 4 * d["err"] + 3.0
         t = summary["temperature"][name]
         assert t["n_dof"] == 69 and abs(t["mean_K"] - 300.0) < 15.0
+        assert abs(t["species_mean_K"]["O"] - 300.0) < 25.0 and t["equipartition_gap"] < 0.06
     assert summary["temperature"]["forecast"]["sigma_canonical_K"] == pytest.approx(np.sqrt(2 / 69) * 300)
     assert 0.0 <= summary["energy"]["histogram_overlap"] <= 1.0
     assert set(summary["dihedral"]["0-1-2-3"]) == {"forecast", "reference"}
@@ -69,6 +73,21 @@ def test_library_analyze_compares_forecast_with_reference(files, tmp_path):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "summary.json").read_text())["vdos"]["O"]["overlap"] == summary["vdos"]["O"]["overlap"]
     assert "D O (1e-9 m²/s)" in format_summary(summary)
+
+
+def test_broken_equipartition_is_measured_and_noted(files, tmp_path):
+    """H at 450 K, O at 300 K: T_s per element, and the summary says so."""
+    hot = write_water_like(tmp_path / "hot.xyz", 3, n_frames=80, t_hydrogen=450.0)
+    summary = analyze(hot, [files["reference"]], out_dir=tmp_path / "out", progress=False,
+                      observables=("temperature",))
+    t = summary["temperature"]["forecast"]
+    assert abs(t["species_mean_K"]["H"] - 450.0) < 25.0 and abs(t["species_mean_K"]["O"] - 300.0) < 35.0
+    assert t["equipartition_gap"] == pytest.approx(abs(t["species_mean_K"]["O"] - t["mean_K"]) / t["mean_K"])
+    notes = [n for n in summary["notes"] if "not at one temperature" in n]
+    assert len(notes) == 1 and notes[0].startswith("forecast:") and "T_H" in notes[0]
+    assert "T per element (K)" in format_summary(summary)
+    header = (tmp_path / "out" / "temperature.csv").read_text().splitlines()[0]
+    assert header == "time_fs,temperature_K,temperature_K_H,temperature_K_O"
 
 
 def test_cli_writes_outputs_and_refuses_to_overwrite(files, tmp_path, capsys):

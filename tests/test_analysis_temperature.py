@@ -5,7 +5,7 @@ import pytest
 
 from trajcast_dist import units
 from trajcast_dist.analysis.temperature import (canonical_sigma_K, degrees_of_freedom, instantaneous_temperature,
-                                                temperature_statistics)
+                                                species_temperatures, temperature_statistics)
 
 
 def test_degrees_of_freedom():
@@ -29,3 +29,24 @@ def test_maxwell_boltzmann_samples_have_canonical_temperature_fluctuations():
     assert stats.sigma_K == pytest.approx(stats.sigma_canonical_K, rel=0.03)
     # The paper's √(2/(3N)) form would be 2 % off for 24 atoms; the exact N_f is what the samples follow.
     assert canonical_sigma_K(t0, 3 * n_atoms) < stats.sigma_canonical_K
+
+
+def test_species_temperatures_share_the_degrees_of_freedom():
+    """Zero-momentum canonical samples: every element at T0 (O would read 5 % cold with 3N_s degrees of freedom:
+    the removed centre-of-mass motion is mostly oxygen's); per frame the f_s-weighted mean of the T_s is T."""
+    rng = np.random.default_rng(1)
+    numbers = np.array([8, 1, 1] * 16)
+    masses = units.masses_amu(numbers)
+    sigma_v = np.sqrt(units.KB_EV_PER_K * 300.0 / (masses * units.AMU_A2_PER_FS2_IN_EV))
+    n_dof = degrees_of_freedom(numbers.size, periodic=True)
+    rows = []
+    for _ in range(2000):
+        v = rng.normal(size=(numbers.size, 3)) * sigma_v[:, None]
+        v -= masses @ v / masses.sum()
+        per = species_temperatures(v, masses, numbers, n_dof)
+        f_o = 48 - 3 * 16 * masses[0] / masses.sum()
+        weighted = (f_o * per["O"] + (n_dof - f_o) * per["H"]) / n_dof
+        assert weighted == pytest.approx(instantaneous_temperature(v, masses, n_dof), rel=1e-12)
+        rows.append(per)
+    assert np.mean([r["O"] for r in rows]) == pytest.approx(300.0, rel=0.01)
+    assert np.mean([r["H"] for r in rows]) == pytest.approx(300.0, rel=0.01)

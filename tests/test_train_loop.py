@@ -165,3 +165,34 @@ def test_cli_flags_override_config(store, tmp_path, capsys):
     assert train_main(["--config", str(ROOT / "configs" / "tiny.yaml"), "--data", str(store), "--check",
                        "--nproc", "4"]) == 2
     assert "does not divide over 4 ranks" in capsys.readouterr().err
+
+
+def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp_path, capsys):
+    """Fine-tuning: a new run from an exported model's weights, fresh optimiser at --lr; mismatches are named."""
+    from trajcast_dist.io.checkpoint import read_metadata
+    from trajcast_dist.train import main as train_main
+
+    model_path = trained[1] / "model.pt"
+    base = ["--config", str(ROOT / "configs" / "tiny.yaml"), "--data", str(store), "--threads", "1", "--quiet"]
+    assert train_main([*base, "--out", str(tmp_path / "zero"), "--init-from", str(model_path), "--lr", "1e-12",
+                       "--max-steps", "1"]) == 0
+    state = load_state(tmp_path / "zero" / "checkpoints" / "last.pt")
+    assert state["scheduler"]["_last_lr"] == [1e-12] and state["global_step"] == 1
+    start = read_metadata(model_path)[1]
+    assert max_difference(state["model"], start) < 1e-9  # one step at lr 1e-12 leaves the given weights
+    fresh = load_state(trained[1] / "checkpoints" / "last.pt")["history"][0]["val_loss"]
+    train_main([*base, "--out", str(tmp_path / "tuned"), "--init-from", str(model_path), "--lr", "1e-4",
+                "--epochs", "1"])
+    tuned = load_state(tmp_path / "tuned" / "checkpoints" / "last.pt")["history"][0]["val_loss"]
+    assert tuned < 0.5 * fresh  # starts where the model was, not from random weights
+
+    capsys.readouterr()
+    assert train_main([*base, "--out", str(tmp_path / "bad"), "--init-from", str(model_path), "--check"]) == 0
+    wider = tmp_path / "wider.yaml"
+    wider.write_text((ROOT / "configs" / "tiny.yaml").read_text().replace("num_layers: 2", "num_layers: 3"))
+    assert train_main(["--config", str(wider), "--data", str(store), "--out", str(tmp_path / "bad"),
+                       "--init-from", str(model_path), "--check"]) == 2
+    assert "its model differs from the config in num_layers (2 vs 3)" in capsys.readouterr().err
+    assert train_main([*base, "--out", str(tmp_path / "bad"), "--init-from", str(tmp_path / "none.pt"),
+                       "--check"]) == 2
+    assert "none.pt not found" in capsys.readouterr().err

@@ -90,6 +90,7 @@ class TrainConfig:
     backend: str = "auto"  # torch.distributed backend: auto (nccl on GPU, gloo on CPU), gloo, nccl
     device: str = "auto"  # auto (cuda:LOCAL_RANK when a GPU is visible), cpu, cuda
     threads: int | None = None  # torch CPU threads per rank; default cores / ranks on the node
+    init_from: str | None = None  # model file whose weights start a new run (fine-tuning); fresh optimiser
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0:

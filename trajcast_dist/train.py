@@ -17,7 +17,8 @@ __all__ = ["main", "build_parser", "apply_overrides"]
 # flag → training.<field>
 _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype": "dtype", "engine": "engine",
               "backend": "backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
-              "device": "device", "threads": "threads", "seed": "seed", "batch_size": "batch_size"}
+              "device": "device", "threads": "threads", "seed": "seed", "batch_size": "batch_size", "lr": "lr",
+              "init_from": "init_from"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps [training.max_steps]")
     p.add_argument("--batch-size", type=int, help="global batch = per-rank batch × ranks [training.batch_size]")
     p.add_argument("--seed", type=int, help="seed of weights and sampler [training.seed]")
+    p.add_argument("--lr", type=float, help="initial learning rate [training.lr]")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start from this model file's weights (fine-tuning; same architecture and species), "
+                        "with a fresh optimiser and scheduler [training.init_from]")
     p.add_argument("--dtype", choices=["float64", "float32"], help="[training.dtype]")
     p.add_argument("--engine", choices=["ddp", "deepspeed"], help="[training.engine]")
     p.add_argument("--deepspeed-config", help="DeepSpeed JSON, e.g. configs/deepspeed_zero1.json")

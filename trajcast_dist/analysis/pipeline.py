@@ -22,7 +22,8 @@ from trajcast_dist.analysis.energy import (EnergyAccumulator, energy_distributio
                                            reference_energy_function, shared_edges)
 from trajcast_dist.analysis.msd import mean_squared_displacement, split_blocks
 from trajcast_dist.analysis.rdf import RDFAccumulator, first_peak, rdf_deviation, species_pairs
-from trajcast_dist.analysis.temperature import degrees_of_freedom, instantaneous_temperature, temperature_statistics
+from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartition_gap, instantaneous_temperature,
+                                                species_temperatures, temperature_statistics)
 from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
 from trajcast_dist.analysis.vdos import cosine_overlap, overlap_score, vibrational_dos
 from trajcast_dist.errors import UserError
@@ -33,6 +34,7 @@ OBSERVABLES = ("rdf", "vdos", "msd", "temperature", "energy", "dihedral")
 # |d log MSD / d log τ − 1| above this in the fit window: the window is not (yet) diffusive.
 _DIFFUSIVE_TOLERANCE = 0.15
 
+EQUIPARTITION_TOLERANCE = 0.1  # LAMMPS SPC/Fw water over 23 ps: 0.019; the glassy water_dt5 forecast: 0.44
 DEFINITIONS = {
     "rdf_deviation": "integral |g - g_ref| dr / integral g_ref dr over 0..r_max (0 = identical)",
     "rdf_first_peak": "highest g between the first rise above 1 and the next fall below 1",
@@ -42,6 +44,9 @@ DEFINITIONS = {
          "in 1e-9 m^2/s",
     "sigma_canonical_K": "sqrt(2 / N_f) * T0, N_f = 3N-3 periodic or 3N-6 molecule; T0 = --t0 or the mean T",
     "energy_histogram_overlap": "sum over shared bins of min(p, p_ref) * width, in [0, 1]",
+    "species_mean_K": "per element: 2 K_s / (k_B f_s), f_s = 3 N_s - (3N - N_f) M_s / M; sum f_s T_s / N_f = T",
+    "equipartition_gap": "max over elements |T_s - T| / T; a note is written above "
+                         f"{EQUIPARTITION_TOLERANCE:g}",
 }
 
 
@@ -126,6 +131,10 @@ def format_summary(summary: dict) -> str:
         cells = [f"{t['mean_K']:.1f} ± {t['sigma_K']:.1f}" if t else "" for t in
                  (temperature["forecast"], temperature.get("reference"))]
         rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}"))
+        if len(temperature["forecast"]["species_mean_K"]) > 1:
+            cells = [" / ".join(f"{k} {v:.0f}" for k, v in t["species_mean_K"].items()) if t else "" for t in
+                     (temperature["forecast"], temperature.get("reference"))]
+            rows.append(("T per element (K)", *cells, _fmt("gap", temperature["forecast"]["equipartition_gap"])))
     for label, entry in summary.get("rdf", {}).items():
         cells = [f"{e['peak_r_A']:.2f} Å / {e['peak_g']:.2f}" if e else "" for e in
                  (entry["forecast"], entry.get("reference"))]
@@ -242,7 +251,7 @@ def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, prog
     numbers = peek(paths[0]).numbers
     masses = units.masses_amu(numbers)
     context = _ReadContext(
-        wanted, masses, degrees_of_freedom(len(numbers), plan.periodic), plan.quads,
+        wanted, numbers, masses, degrees_of_freedom(len(numbers), plan.periodic), plan.quads,
         RDFAccumulator(numbers, plan.pairs, plan.r_max_A, settings.bins) if "rdf" in wanted else None,
         EnergyAccumulator(energy_fn) if "energy" in wanted else None,
         # The cap covers the arrays of all files of the set: they are all alive until the VACF/MSD is computed.
@@ -263,9 +272,11 @@ def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, prog
         window = None if settings.msd_fit_ps is None else tuple(1000.0 * t for t in settings.msd_fit_ps)
         result.msd = mean_squared_displacement(segments, numbers, masses, dt_fs, fit_window_fs=window)
     if "temperature" in wanted:
+        rows = [row for f in files for row in f.species_temperatures]
         result.temperature = temperature_statistics(np.concatenate([f.times for f in files]),
                                                     np.concatenate([f.temperatures for f in files]),
-                                                    context.n_dof, settings.t0_K)
+                                                    context.n_dof, settings.t0_K,
+                                                    {k: [row[k] for row in rows] for k in rows[0]})
     if context.energies is not None:
         result.energies_ev = context.energies.result()
     if "dihedral" in wanted:
@@ -277,6 +288,7 @@ def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, prog
 class _ReadContext:
     """What every file of one set feeds: the accumulators shared across files and the remaining memory budget."""
     wanted: set
+    numbers: np.ndarray
     masses: np.ndarray
     n_dof: int
     quads: list
@@ -289,6 +301,7 @@ class _ReadContext:
 class _FileData:
     times: np.ndarray
     temperatures: np.ndarray
+    species_temperatures: list[dict[str, float]]
     angles: np.ndarray
     velocities: np.ndarray
     displacements: np.ndarray
@@ -299,7 +312,7 @@ def _read_file(path, context: _ReadContext, settings: AnalysisSettings, progress
     wanted = context.wanted
     velocities = FrameBuffer("velocities", path, context.buffer_bytes)
     displacements = FrameBuffer("positions", path, context.buffer_bytes)
-    times, temperatures, angles, origin = [], [], [], None
+    times, temperatures, by_species, angles, origin = [], [], [], [], None
     for frame in iter_frames(path, dt_fs=settings.dt_fs, skip_ps=settings.skip_ps, stride=settings.stride,
                              progress=progress):
         times.append(frame.time_fs)
@@ -311,6 +324,8 @@ def _read_file(path, context: _ReadContext, settings: AnalysisSettings, progress
             velocities.append(frame.velocities_A_per_fs)
         if "temperature" in wanted:
             temperatures.append(instantaneous_temperature(frame.velocities_A_per_fs, context.masses, context.n_dof))
+            by_species.append(species_temperatures(frame.velocities_A_per_fs, context.masses, context.numbers,
+                                                   context.n_dof))
         if "msd" in wanted:
             # Displacements from the first frame: float32 keeps its precision however far atoms diffuse.
             origin = frame.unwrapped_A if origin is None else origin
@@ -319,7 +334,7 @@ def _read_file(path, context: _ReadContext, settings: AnalysisSettings, progress
             angles.append(dihedral_angles(frame.unwrapped_A, context.quads, frame.atoms.cell, frame.atoms.pbc))
         if context.energies is not None:
             context.energies.add(frame.atoms)
-    data = _FileData(np.array(times), np.array(temperatures), np.array(angles).reshape(len(angles), len(context.quads)),
+    data = _FileData(np.array(times), np.array(temperatures), by_species, np.array(angles).reshape(len(angles), len(context.quads)),
                      velocities.array(), displacements.array())
     context.buffer_bytes -= max(data.velocities.nbytes, data.displacements.nbytes)
     return data
@@ -349,13 +364,25 @@ def _summarise(forecast: _SetResult, reference: _SetResult | None, plan: _Plan, 
         summary["notes"] += _diffusive_window_notes(summary["diffusion"])
     if forecast.temperature is not None:
         summary["temperature"] = {name: {k: getattr(s.temperature, k) for k in
-                                         ("mean_K", "sigma_K", "t0_K", "sigma_canonical_K", "n_dof")}
+                                         ("mean_K", "sigma_K", "t0_K", "sigma_canonical_K", "n_dof",
+                                          "species_mean_K")} | {"equipartition_gap": equipartition_gap(s.temperature)}
                                   for name, s in sets.items()}
+        summary["notes"] += _equipartition_notes(summary["temperature"])
     if forecast.energies_ev is not None:
         _finish_energy(forecast, reference, summary)
     if forecast.angles_deg is not None:
         _finish_dihedrals(sets, plan, settings, summary)
     return summary
+
+
+def _equipartition_notes(temperature: dict) -> list[str]:
+    notes = []
+    for name, entry in temperature.items():
+        if entry["equipartition_gap"] > EQUIPARTITION_TOLERANCE:
+            per = ", ".join(f"T_{k} {v:.0f} K" for k, v in entry["species_mean_K"].items())
+            notes.append(f"{name}: the elements are not at one temperature ({per}; T {entry['mean_K']:.0f} K) — "
+                         "energy has moved between kinds of motion, which a global thermostat does not undo")
+    return notes
 
 
 def _compare_rdf(sets: dict) -> dict:
@@ -465,7 +492,8 @@ def _curves(s: _SetResult) -> dict[str, dict[str, np.ndarray]]:
         curves["msd"] = {"lag_fs": s.msd.lag_fs, **{f"msd_A2_{k}": v for k, v in s.msd.msd.items()},
                          **{f"msd_err_A2_{k}": v for k, v in s.msd.msd_err.items()}}
     if s.temperature is not None:
-        curves["temperature"] = {"time_fs": s.temperature.time_fs, "temperature_K": s.temperature.temperature_K}
+        curves["temperature"] = {"time_fs": s.temperature.time_fs, "temperature_K": s.temperature.temperature_K,
+                                 **{f"temperature_K_{k}": v for k, v in s.temperature.species_temperature_K.items()}}
     if s.energies_ev is not None:
         curves["energy"] = {"frame": np.arange(s.energies_ev.size), "energy_ev": s.energies_ev}
     if s.dihedral is not None:

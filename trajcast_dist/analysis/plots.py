@@ -78,7 +78,10 @@ def plot_msd(result, reference, path) -> None:
 
 
 def plot_temperature(result, reference, path) -> None:
-    fig, (trace, hist) = _figure(1, 2, width=4.5)
+    """T(t) and p(T) against the canonical law; with several elements, a third panel of block-averaged T_s(t)."""
+    by_species = len(result.species_temperature_K) > 1
+    fig, axes = _figure(1, 3 if by_species else 2, width=4.5)
+    trace, hist = axes[:2]
     series = [(result, dict(lw=0.6), FORECAST)]
     if reference is not None:
         series.append((reference, dict(ls="--", color="k", lw=0.8, alpha=0.7), REFERENCE))
@@ -96,7 +99,23 @@ def plot_temperature(result, reference, path) -> None:
     hist.set(xlabel="T (K)", ylabel="p(T)", title=f"N$_f$ = {result.n_dof}, T$_0$ = {t0:.1f} K")
     trace.legend(fontsize=7, loc="upper left")
     hist.legend(fontsize=7, loc="upper left")
+    if by_species:
+        _plot_species_temperatures(axes[2], series, t0)
     _save(fig, path)
+
+
+def _plot_species_temperatures(ax, series, t0: float, blocks: int = 100) -> None:
+    """Equipartition: each element's temperature in `blocks` block averages; all lie on T0 at equilibrium."""
+    for res, style, name in series:
+        n = max(1, res.time_fs.size // blocks)
+        usable = (res.time_fs.size // n) * n
+        time_ps = res.time_fs[:usable].reshape(-1, n).mean(1) / 1000.0
+        for k, (element, trace) in enumerate(res.species_temperature_K.items()):
+            ax.plot(time_ps, trace[:usable].reshape(-1, n).mean(1), color=f"C{k}", ls=style.get("ls", "-"),
+                    lw=1.0, label=f"{name} {element}: {res.species_mean_K[element]:.0f} K")
+    ax.axhline(t0, color="C4", lw=0.8)
+    ax.set(xlabel="t (ps)", ylabel="T$_s$ (K)", title="temperature per element (equipartition)")
+    ax.legend(fontsize=7, loc="best")
 
 
 def plot_energy(result, reference, path, overlap: float | None = None) -> None:

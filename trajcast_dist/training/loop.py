@@ -110,6 +110,8 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
                                 temperature_K=float(statistics["temperature_K"]),
                                 avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
     model.validate(f"{tc.data} statistics")
+    if tc.init_from and resume is None:
+        _check_init(tc.init_from, model, species)
     return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics))
 
 
@@ -143,6 +145,10 @@ class _Trainer:
         _seed_everything(self.tc.seed)
         dtype = DTYPES[self.tc.dtype]
         self.model = TrajCast(self.config.model, prepared.species).to(dtype=dtype, device=dist.device)
+        if self.tc.init_from:  # before the engine and the EMA take their copies; --resume loads over it
+            from trajcast_dist.io.checkpoint import read_metadata
+
+            self.model.load_state_dict(read_metadata(self.tc.init_from)[1])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, amsgrad=self.tc.amsgrad)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=self.tc.scheduler_factor, patience=self.tc.scheduler_patience)
@@ -389,6 +395,25 @@ def _avg_neighbours(store, statistics: dict, cutoff_A: float) -> float:
         i, _, _ = neighbor_pairs(frame["positions"], frame["cell"], frame["pbc"], cutoff_A)
         pairs, atoms = pairs + len(i), atoms + len(frame["species"])
     return pairs / atoms
+
+
+def _check_init(path: str, model, species: list[int]) -> None:
+    """The model file of `training.init_from` must have this run's architecture and species."""
+    from trajcast_dist.io.checkpoint import read_metadata
+
+    meta, _ = read_metadata(path)
+    if sorted(meta["species"]) != species:
+        raise UserError(f"training.init_from {path}: model species {meta['species']} differ from this run's "
+                        f"{species}; fine-tune on data with the same elements")
+    mine = dataclasses.asdict(model)
+    differ = [k for k, v in meta["config"].items() if k in mine and k not in _STATISTIC_FIELDS and mine[k] != v]
+    if differ:
+        listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
+        raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "
+                        "give the model: section the model file's settings")
+
+
+_STATISTIC_FIELDS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors", "temperature_K")
 
 
 def _seed_everything(seed: int) -> None:
