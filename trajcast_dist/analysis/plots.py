@@ -17,6 +17,12 @@ __all__ = ["plot_rdf", "plot_vdos", "plot_msd", "plot_temperature", "plot_energy
 
 FORECAST = "TrajCast"
 REFERENCE = "reference"
+REFERENCE_STYLE = dict(ls="--", color="k", lw=1.0)
+
+
+def _series(result, reference) -> list:
+    """(result, line style, legend name) of the forecast and, when given, the reference drawn over it."""
+    return [(result, {}, FORECAST)] + ([(reference, REFERENCE_STYLE, REFERENCE)] if reference is not None else [])
 
 
 def plot_rdf(result, reference, path) -> None:
@@ -25,7 +31,7 @@ def plot_rdf(result, reference, path) -> None:
     for ax, label in zip(axes, labels):
         ax.plot(result.r_A, result.g[label], label=FORECAST)
         if reference is not None and label in reference.g:
-            ax.plot(reference.r_A, reference.g[label], "--", color="k", lw=1.0, label=REFERENCE)
+            ax.plot(reference.r_A, reference.g[label], label=REFERENCE, **REFERENCE_STYLE)
         ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
         ax.set(title=f"g$_{{{label}}}$(r)", xlabel="r (Å)", xlim=(0, result.edges_A[-1]))
     axes[0].set_ylabel("g(r)")
@@ -42,8 +48,8 @@ def plot_vdos(result, reference, path, overlaps: dict | None = None) -> None:
         bottom.plot(result.frequency_cm1, result.vdos[label], label=FORECAST)
         spectra = [(result.frequency_cm1, result.vdos[label])]
         if reference is not None and label in reference.vdos:
-            top.plot(reference.lag_fs / 1000.0, reference.vacf[label], "--", color="k", lw=1.0, label=REFERENCE)
-            bottom.plot(reference.frequency_cm1, reference.vdos[label], "--", color="k", lw=1.0, label=REFERENCE)
+            top.plot(reference.lag_fs / 1000.0, reference.vacf[label], label=REFERENCE, **REFERENCE_STYLE)
+            bottom.plot(reference.frequency_cm1, reference.vdos[label], label=REFERENCE, **REFERENCE_STYLE)
             spectra.append((reference.frequency_cm1, reference.vdos[label]))
         bottom.set_xlim(0, _spectral_extent(spectra))
         title = f"{label}" + (f"  (overlap {overlaps[label]:.3f})" if overlaps and label in overlaps else "")
@@ -61,8 +67,8 @@ def plot_msd(result, reference, path) -> None:
     labels = list(result.msd)
     fig, axes = _figure(1, len(labels), width=3.8)
     for ax, label in zip(axes, labels):
-        for res, style, name in ((result, dict(), FORECAST), (reference, dict(ls="--", color="k", lw=1.0), REFERENCE)):
-            if res is None or label not in res.msd:
+        for res, style, name in _series(result, reference):
+            if label not in res.msd:
                 continue
             t_ps = res.lag_fs / 1000.0
             line, = ax.plot(t_ps, res.msd[label], label=f"{name}: D = {res.D[label]:.3g} ± {res.D_err[label]:.2g}",
@@ -82,12 +88,10 @@ def plot_temperature(result, reference, path) -> None:
     by_species = len(result.species_temperature_K) > 1
     fig, axes = _figure(1, 3 if by_species else 2, width=4.5)
     trace, hist = axes[:2]
-    series = [(result, dict(lw=0.6), FORECAST)]
-    if reference is not None:
-        series.append((reference, dict(ls="--", color="k", lw=0.8, alpha=0.7), REFERENCE))
+    series = _series(result, reference)
     for res, style, name in series:
-        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K,
-                           label=f"{name}: {res.mean_K:.1f} ± {res.sigma_K:.1f} K", **style)
+        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K, label=f"{name}: {res.mean_K:.1f} ± "
+                           f"{res.sigma_K:.1f} K", **(style | dict(lw=0.6, alpha=0.8)))
         hist.hist(res.temperature_K, bins=40, density=True, histtype="step", color=line.get_color(),
                   ls=style.get("ls", "-"), label=name)
     t0, sigma = result.t0_K, result.sigma_canonical_K
@@ -137,7 +141,7 @@ def plot_dihedrals(result, reference, path) -> None:
     for ax, label in zip(axes, labels):
         ax.plot(result.angle_deg, result.free_energy_ev[label], label=FORECAST)
         if reference is not None and label in reference.free_energy_ev:
-            ax.plot(reference.angle_deg, reference.free_energy_ev[label], "--", color="k", lw=1.0, label=REFERENCE)
+            ax.plot(reference.angle_deg, reference.free_energy_ev[label], label=REFERENCE, **REFERENCE_STYLE)
         ax.set(title=f"dihedral {label}", xlabel="φ (deg)", xlim=(-180, 180))
     axes[0].set_ylabel(f"F(φ) = −k$_B$T ln p (eV), T = {result.temperature_K:.0f} K")
     axes[0].legend(frameon=False)
