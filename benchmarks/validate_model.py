@@ -1,8 +1,11 @@
-"""Validation of a water model against LAMMPS SPC/Fw (issue #7): test-set MAE (SI Table S1 layout) and an NVT
-forecast at 300 K (τ = 50 fs) analysed against the NVT-CSVR MD reference at the same 5 fs frame stride.
+"""Validation of a model against its LAMMPS reference (issue #7): test-set MAE (SI Table S1 layout) and an NVT
+forecast at 300 K (CSVR, τ = 50 fs unless --tau) analysed against the NVT-CSVR MD reference, potential energies re-evaluated with
+the reference force field of --system.
 
-    python benchmarks/validate_water.py --model trajcast_dist/pretrained/water_dt5.pt \
+    python benchmarks/validate_model.py --model trajcast_dist/pretrained/water_dt5.pt \
         --store runs/water_dt5.zarr --reference runs/water_nvt/traj_000.xyz --steps 4000 --out runs/validation
+    python benchmarks/validate_model.py --system quartz --model quartz_dt30.pt --store runs/quartz_dt30.zarr \
+        --reference runs/quartz_nvt/traj_000.xyz --steps 1700 --tau 150 --out runs/validation_quartz
 
 Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and prints the
 side-by-side table. The numbers go to docs/validation.md by hand, next to the paper's.
@@ -22,15 +25,18 @@ def run(command: list[str], log: Path | None = None) -> None:
         result = subprocess.run(command, stdout=handle if log else None, stderr=subprocess.STDOUT, text=True)
     print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
     if result.returncode != 0:
-        sys.exit(f"validate_water: {command[0]} failed (exit {result.returncode}){f'; see {log}' if log else ''}")
+        sys.exit(f"validate_model: {command[0]} failed (exit {result.returncode}){f'; see {log}' if log else ''}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--store", required=True, help="pair store with a test split")
-    parser.add_argument("--reference", required=True, help="LAMMPS NVT-CSVR trajectory (extxyz, 5 fs frames)")
-    parser.add_argument("--steps", type=int, default=4000, help="forecast steps of 5 fs")
+    parser.add_argument("--reference", required=True, help="LAMMPS NVT-CSVR trajectory (extxyz)")
+    parser.add_argument("--system", default="water", choices=["water", "quartz", "paracetamol"],
+                        help="reference force field for the potential energies (default water)")
+    parser.add_argument("--tau", type=float, default=50.0, help="CSVR relaxation time in fs (default 50)")
+    parser.add_argument("--steps", type=int, default=4000, help="forecast steps of the model's Δt")
     parser.add_argument("--test-frames", type=int, default=1000)
     parser.add_argument("--skip-ps", type=float, default=2.0, help="equilibration dropped from both trajectories")
     parser.add_argument("--ranks", type=int, default=1)
@@ -47,14 +53,14 @@ def main() -> None:
     import ase.io
     ase.io.write(start, ase.io.read(args.reference, index=0))  # an equilibrated MD frame with its velocities
     forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
-                "--temperature", "300", "--tau", "50", "--stride", "1", "--fast", "--dtype", args.dtype,
+                "--temperature", "300", "--tau", str(args.tau), "--stride", "1", "--fast", "--dtype", args.dtype,
                 "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1"]
     if args.ranks > 1:
         forecast = ["mpiexec", "-n", str(args.ranks), *forecast]
     run(forecast, out / "forecast.log")
     run(["trajcast-dist", "analyze", str(out / "forecast.xyz"), "--reference", args.reference,
          "--out", str(out / "analysis"), "--overwrite", "--skip-ps", str(args.skip_ps), "--t0", "300",
-         "--energy-system", "water", "--quiet"], out / "analyze.log")
+         "--energy-system", args.system, "--quiet"], out / "analyze.log")
     print((out / "analyze.log").read_text())
 
 
