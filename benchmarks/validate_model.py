@@ -4,8 +4,8 @@ the reference force field of --system.
 
     python benchmarks/validate_model.py --model trajcast_dist/pretrained/water_dt5.pt \
         --store runs/water_dt5.zarr --reference runs/water_nvt/traj_000.xyz --steps 4000 --out runs/validation
-    python benchmarks/validate_model.py --system quartz --model quartz_dt30.pt --store runs/quartz_dt30.zarr \
-        --reference runs/quartz_nvt/traj_000.xyz --steps 1700 --tau 150 --out runs/validation_quartz
+    python benchmarks/validate_model.py --system quartz --model quartz_dt10.pt --store runs/quartz_dt10.zarr \
+        --reference runs/quartz_nvt/traj_000.xyz --steps 5000 --tau 100 --out runs/validation_quartz
 
 Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and prints the
 side-by-side table. The numbers go to docs/validation.md by hand, next to the paper's.
