@@ -1,6 +1,7 @@
 """`trajcast-dist forecast` and `trajcast-dist model` end to end, and every bad input → one line, exit 2,
 nothing overwritten."""
 
+import re
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
+from trajcast_dist import units
 from trajcast_dist.cli.main import main
 
 TINY = "configs/tiny.yaml"
@@ -46,6 +48,14 @@ def test_forecast_writes_frames_log_and_restart(model_file, water_file, tmp_path
     assert "temperature_K" in frames[-1].info and "image" in frames[-1].arrays
     assert "ns/day" in io.out
     assert (tmp_path / "traj.xyz.restart.npz").is_file()
+    # the log's per-element temperatures are those `analyze` computes from the written frame
+    from trajcast_dist.analysis.temperature import degrees_of_freedom, species_temperatures
+
+    last = [line for line in io.out.splitlines() if line.startswith("step")][-1]
+    frame = frames[-1]
+    expected = species_temperatures(units.velocities_from_ase(frame.get_velocities()),
+                                    units.masses_amu(frame.numbers), frame.numbers, degrees_of_freedom(len(frame), True))
+    assert dict(re.findall(r"T_(\w+)=(\d+)", last)) == {k: f"{v:.0f}" for k, v in expected.items()}
 
 
 def test_forecast_restart_cli_matches_uninterrupted_run(model_file, water_file, tmp_path, capsys):

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, step_settings
 from trajcast_dist.dynamics.state import SystemState
-from trajcast_dist.dynamics.thermostat import degrees_of_freedom
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom, element_degrees_of_freedom
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.blocks import frame_header
@@ -162,17 +162,53 @@ def _output(out, writer, frame: bool, restart, log, temperature, seconds_per_ste
     process only) and the restart (if `restart` = (path, rng state, settings)) fed from the same pass over the
     atoms, then the log line."""
     header, blocks = out.snapshot()
-    sinks = []
+    sinks, elements = [], _ElementTemperatures(header)
     if driver.is_main:
         sinks += [writer.begin(header, temperature)] if frame else []
         sinks += [RestartWriter(restart[0], header, *restart[1:])] if restart else []
+        sinks += [elements] if sinks and log else []
     if frame or restart is not None:  # decided from flags every rank shares: all ranks take part in the gather
         _feed(blocks, sinks)
     if log:
         timing = ("" if seconds_per_step is None else
                   f"  {1e3 * seconds_per_step:9.1f} ms/step  {_ns_per_day(dt_fs, seconds_per_step):8.4f} ns/day")
         extra = "".join(f"  {k}={v}" for k, v in driver.stats().items())
-        log(f"step {header['step']:8d}  t={header['time_fs'] / 1000:9.3f} ps  T={temperature:7.1f} K{timing}{extra}")
+        log(f"step {header['step']:8d}  t={header['time_fs'] / 1000:9.3f} ps  T={temperature:7.1f} K"
+            f"{elements.text()}{timing}{extra}")
+
+
+class _ElementTemperatures:
+    """Output sink: each element's kinetic temperature from the atom blocks streamed to the frame/restart writers,
+    for the log line. At equilibrium every element is at T; a model that pumps energy into one kind of motion
+    shows here while the thermostat keeps T itself right (see docs/validation.md)."""
+
+    def __init__(self, header: dict):
+        self.n_atoms, self.periodic = header["n_atoms"], bool(np.asarray(header["pbc"]).any())
+        self.sums = {}  # Z → [kinetic energy eV, atoms, mass amu]
+        self.values = {}
+
+    def add(self, block) -> None:
+        masses = units.masses_amu(block.numbers)
+        for z in np.unique(block.numbers):
+            mine = block.numbers == z
+            entry = self.sums.setdefault(int(z), [0.0, 0, 0.0])
+            entry[0] += units.kinetic_energy_ev(masses[mine], block.velocities[mine])
+            entry[1] += int(mine.sum())
+            entry[2] += float(masses[mine].sum())
+
+    def finish(self) -> None:
+        from ase.data import chemical_symbols
+
+        n_dof = degrees_of_freedom(self.n_atoms, self.periodic)
+        total = sum(entry[2] for entry in self.sums.values())
+        self.values = {chemical_symbols[z]: units.temperature_k(kinetic, element_degrees_of_freedom(
+            count, mass, self.n_atoms, total, n_dof)) for z, (kinetic, count, mass) in sorted(self.sums.items())}
+
+    def text(self) -> str:
+        """`  T_H=359 T_O=166` with two or more elements (K), else empty."""
+        if len(self.values) < 2:
+            return ""
+        return "  " + " ".join(f"T_{element}={value:.0f}" for element, value in self.values.items())
 
 
 def _feed(blocks, sinks) -> None:

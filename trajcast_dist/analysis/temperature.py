@@ -3,10 +3,8 @@
     T = 2K / (N_f k_B),  N_f = 3N − 3 (periodic: total momentum fixed) or 3N − 6 (isolated molecule: total
     momentum and angular momentum fixed; a linear molecule would have 3N − 5, not treated here).
 
-Per element, T_s = 2K_s / (f_s k_B) with f_s = 3N_s − (3N − N_f)·M_s/M, its share of the degrees of freedom:
-the fixed total momentum removes a uniform velocity, whose kinetic energy the elements share by mass M_s (exact
-for 3N − 3; for 3N − 6 the rotations are shared by mass too, an approximation). Σ f_s = N_f, so the
-f_s-weighted mean of the T_s is T. At equilibrium every T_s equals T (equipartition); a model that moves energy
+Per element, T_s = 2K_s / (f_s k_B) with f_s = 3N_s − (3N − N_f)·M_s/M, its share of the degrees of freedom
+(`dynamics.thermostat.element_degrees_of_freedom`). Σ f_s = N_f, so the f_s-weighted mean of the T_s is T. At equilibrium every T_s equals T (equipartition); a model that moves energy
 from one kind of motion to another (e.g. into O–H vibrations, out of molecular translation) shows it here even
 while a global thermostat keeps T right.
 
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trajcast_dist import units
+from trajcast_dist.dynamics.thermostat import element_degrees_of_freedom
 
 __all__ = ["TemperatureResult", "degrees_of_freedom", "instantaneous_temperature", "species_temperatures",
            "canonical_sigma_K", "temperature_statistics", "equipartition_gap"]
@@ -53,11 +52,11 @@ def species_temperatures(velocities_A_per_fs, masses_amu, numbers, n_dof: int) -
     from ase.data import chemical_symbols
 
     numbers, masses_amu = np.asarray(numbers), np.asarray(masses_amu)
-    removed, total_mass = 3 * numbers.size - n_dof, masses_amu.sum()
     temperatures = {}
     for z in np.unique(numbers):
         mine = numbers == z
-        share = 3 * int(mine.sum()) - removed * masses_amu[mine].sum() / total_mass
+        share = element_degrees_of_freedom(int(mine.sum()), masses_amu[mine].sum(), numbers.size, masses_amu.sum(),
+                                           n_dof)
         temperatures[chemical_symbols[z]] = units.temperature_k(
             units.kinetic_energy_ev(masses_amu[mine], velocities_A_per_fs[mine]), share)
     return temperatures

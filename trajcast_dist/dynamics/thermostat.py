@@ -15,12 +15,20 @@ from trajcast_dist import units
 from trajcast_dist.errors import UserError
 from trajcast_dist.reduce import Reducer
 
-__all__ = ["CSVR", "degrees_of_freedom", "kinetic_energy"]
+__all__ = ["CSVR", "degrees_of_freedom", "element_degrees_of_freedom", "kinetic_energy"]
 
 
 def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
     """N_f = 3N − 3 for periodic systems (momentum conserved), 3N − 6 for an isolated molecule."""
     return 3 * n_atoms - (3 if periodic else 6)
+
+
+def element_degrees_of_freedom(n_element: int, mass_element: float, n_atoms: int, total_mass: float,
+                               n_dof: int) -> float:
+    """One element's share of the N_f degrees of freedom, 3N_s − (3N − N_f)·M_s/M: the constrained total momentum
+    is a uniform velocity whose kinetic energy the elements carry in proportion to their mass (exact for 3N − 3;
+    for 3N − 6 the rotations are shared by mass too, an approximation). The shares add up to N_f."""
+    return 3.0 * n_element - (3 * n_atoms - n_dof) * mass_element / total_mass
 
 
 def kinetic_energy(velocities: torch.Tensor, masses: torch.Tensor, reducer: Reducer) -> float:
