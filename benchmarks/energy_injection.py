@@ -38,8 +38,9 @@ def main() -> None:
                 out.append(Atoms(numbers=frame["species"], positions=np.asarray(frame["positions"]) + d,
                                  cell=frame["cell"], pbc=frame["pbc"]))
     gap = np.asarray(potential_energies(predicted, args.system)) - np.asarray(potential_energies(true, args.system))
-    print(f"{args.model}: E(r + Δr_pred) − E(r + Δr_true) = {gap.mean():.4f} ± {gap.std(ddof=1) / np.sqrt(gap.size):.4f}"
-          f" eV per step over {gap.size} {args.split} frames")
+    error = gap.std(ddof=1) / np.sqrt(gap.size)
+    print(f"{args.model}: E(r + Δr_pred) − E(r + Δr_true) = {gap.mean():.4f} ± {error:.4f} eV per step over "
+          f"{gap.size} {args.split} frames")
 
 
 if __name__ == "__main__":

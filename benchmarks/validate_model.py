@@ -1,6 +1,6 @@
 """Validation of a model against its LAMMPS reference (issue #7): test-set MAE (SI Table S1 layout) and an NVT
-forecast at 300 K (CSVR, τ = 50 fs unless --tau) analysed against the NVT-CSVR MD reference, potential energies re-evaluated with
-the reference force field of --system.
+forecast at 300 K (CSVR, τ = 50 fs unless --tau) analysed against the NVT-CSVR MD reference, potential energies
+re-evaluated with the reference force field of --system.
 
     python benchmarks/validate_model.py --model trajcast_dist/pretrained/water_dt5.pt \
         --store runs/water_dt5.zarr --reference runs/water_nvt/traj_000.xyz --steps 4000 --out runs/validation

@@ -53,8 +53,8 @@ def test_forecast_writes_frames_log_and_restart(model_file, water_file, tmp_path
 
     last = [line for line in io.out.splitlines() if line.startswith("step")][-1]
     frame = frames[-1]
-    expected = species_temperatures(units.velocities_from_ase(frame.get_velocities()),
-                                    units.masses_amu(frame.numbers), frame.numbers, degrees_of_freedom(len(frame), True))
+    expected = species_temperatures(units.velocities_from_ase(frame.get_velocities()), units.masses_amu(frame.numbers),
+                                    frame.numbers, degrees_of_freedom(len(frame), True))
     assert dict(re.findall(r"T_(\w+)=(\d+)", last)) == {k: f"{v:.0f}" for k, v in expected.items()}
 
 

@@ -334,8 +334,9 @@ def _read_file(path, context: _ReadContext, settings: AnalysisSettings, progress
             angles.append(dihedral_angles(frame.unwrapped_A, context.quads, frame.atoms.cell, frame.atoms.pbc))
         if context.energies is not None:
             context.energies.add(frame.atoms)
-    data = _FileData(np.array(times), np.array(temperatures), by_species, np.array(angles).reshape(len(angles), len(context.quads)),
-                     velocities.array(), displacements.array())
+    data = _FileData(np.array(times), np.array(temperatures), by_species,
+                     np.array(angles).reshape(len(angles), len(context.quads)), velocities.array(),
+                     displacements.array())
     context.buffer_bytes -= max(data.velocities.nbytes, data.displacements.nbytes)
     return data
 

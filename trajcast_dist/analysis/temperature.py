@@ -4,9 +4,10 @@
     momentum and angular momentum fixed; a linear molecule would have 3N − 5, not treated here).
 
 Per element, T_s = 2K_s / (f_s k_B) with f_s = 3N_s − (3N − N_f)·M_s/M, its share of the degrees of freedom
-(`dynamics.thermostat.element_degrees_of_freedom`). Σ f_s = N_f, so the f_s-weighted mean of the T_s is T. At equilibrium every T_s equals T (equipartition); a model that moves energy
-from one kind of motion to another (e.g. into O–H vibrations, out of molecular translation) shows it here even
-while a global thermostat keeps T right.
+(`dynamics.thermostat.element_degrees_of_freedom`). Σ f_s = N_f, so the f_s-weighted mean of the T_s is T.
+At equilibrium every T_s equals T (equipartition); a model that moves energy from one kind of motion to another
+(e.g. into O–H vibrations, out of molecular translation) shows it here even while a global thermostat keeps T
+right.
 
 In the canonical ensemble K follows a Gamma(N_f/2, k_B T0) distribution, so σ_T = √(2/N_f)·T0. SI B.1 writes
 √(2/(3N))·T0, the same law with N_f ≈ 3N; we use the exact N_f, which matters for small molecules.
