@@ -406,14 +406,11 @@ def _check_init(path: str, model, species: list[int]) -> None:
         raise UserError(f"training.init_from {path}: model species {meta['species']} differ from this run's "
                         f"{species}; fine-tune on data with the same elements")
     mine = dataclasses.asdict(model)
-    differ = [k for k, v in meta["config"].items() if k in mine and k not in _STATISTIC_FIELDS and mine[k] != v]
+    differ = [k for k, v in meta["config"].items() if k in mine and k not in STATISTICS_KEYS and mine[k] != v]
     if differ:
         listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
         raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "
                         "give the model: section the model file's settings")
-
-
-_STATISTIC_FIELDS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors", "temperature_K")
 
 
 def _seed_everything(seed: int) -> None:
