@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.thermostat import element_degrees_of_freedom
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom, element_degrees_of_freedom
 
 __all__ = ["TemperatureResult", "degrees_of_freedom", "instantaneous_temperature", "species_temperatures",
            "canonical_sigma_K", "temperature_statistics", "equipartition_gap"]
@@ -38,10 +38,6 @@ class TemperatureResult:
     n_dof: int
     species_temperature_K: dict[str, np.ndarray] = field(default_factory=dict)  # element → T_s(t)
     species_mean_K: dict[str, float] = field(default_factory=dict)
-
-
-def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
-    return 3 * n_atoms - (3 if periodic else 6)
 
 
 def instantaneous_temperature(velocities_A_per_fs, masses_amu, n_dof: int) -> float:
