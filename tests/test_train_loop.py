@@ -180,6 +180,10 @@ def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp
     assert state["scheduler"]["_last_lr"] == [1e-12] and state["global_step"] == 1
     start = read_metadata(model_path)[1]
     assert max_difference(state["model"], start) < 1e-9  # one step at lr 1e-12 leaves the given weights
+    # --resume takes the weights from the checkpoint: the init file is neither read nor needed
+    assert train_main([*base, "--out", str(tmp_path / "zero"), "--init-from", str(tmp_path / "gone.pt"), "--lr",
+                       "1e-12", "--max-steps", "2", "--resume"]) == 0
+    assert load_state(tmp_path / "zero" / "checkpoints" / "last.pt")["global_step"] == 2
     fresh = load_state(trained[1] / "checkpoints" / "last.pt")["history"][0]["val_loss"]
     train_main([*base, "--out", str(tmp_path / "tuned"), "--init-from", str(model_path), "--lr", "1e-4",
                 "--epochs", "1"])

@@ -45,12 +45,14 @@ STATISTICS_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neigh
 
 @dataclass
 class Prepared:
-    """What `prepare` found: the open store, the model's species and the config filled from the statistics."""
+    """What `prepare` found: the open store, the model's species, the config filled from the statistics and, for
+    a new run with `training.init_from`, the checked starting weights."""
 
     store: object
     species: list[int]
     config: Config
     statistics: dict
+    init_weights: dict | None = None
 
 
 @dataclass
@@ -110,9 +112,8 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
                                 temperature_K=float(statistics["temperature_K"]),
                                 avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
     model.validate(f"{tc.data} statistics")
-    if tc.init_from and resume is None:
-        _check_init(tc.init_from, model, species)
-    return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics))
+    init_weights = _init_weights(tc.init_from, model, species) if tc.init_from and resume is None else None
+    return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics), init_weights)
 
 
 def train(config: Config, resume: str | None = None, progress: bool = True, log=print) -> TrainResult:
@@ -145,10 +146,8 @@ class _Trainer:
         _seed_everything(self.tc.seed)
         dtype = DTYPES[self.tc.dtype]
         self.model = TrajCast(self.config.model, prepared.species).to(dtype=dtype, device=dist.device)
-        if self.tc.init_from:  # before the engine and the EMA take their copies; --resume loads over it
-            from trajcast_dist.io.checkpoint import read_metadata
-
-            self.model.load_state_dict(read_metadata(self.tc.init_from)[1])
+        if prepared.init_weights is not None:  # before the engine and the EMA take their copies
+            self.model.load_state_dict(prepared.init_weights)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, amsgrad=self.tc.amsgrad)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=self.tc.scheduler_factor, patience=self.tc.scheduler_patience)
@@ -397,11 +396,11 @@ def _avg_neighbours(store, statistics: dict, cutoff_A: float) -> float:
     return pairs / atoms
 
 
-def _check_init(path: str, model, species: list[int]) -> None:
-    """The model file of `training.init_from` must have this run's architecture and species."""
+def _init_weights(path: str, model, species: list[int]) -> dict:
+    """The weights of the model file `training.init_from`, which must have this run's architecture and species."""
     from trajcast_dist.io.checkpoint import read_metadata
 
-    meta, _ = read_metadata(path)
+    meta, weights = read_metadata(path)
     if sorted(meta["species"]) != species:
         raise UserError(f"training.init_from {path}: model species {meta['species']} differ from this run's "
                         f"{species}; fine-tune on data with the same elements")
@@ -411,6 +410,7 @@ def _check_init(path: str, model, species: list[int]) -> None:
         listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
         raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "
                         "give the model: section the model file's settings")
+    return weights
 
 
 def _seed_everything(seed: int) -> None:
