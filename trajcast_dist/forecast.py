@@ -14,7 +14,7 @@ from tqdm import tqdm
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, step_settings
 from trajcast_dist.dynamics.state import SystemState
-from trajcast_dist.dynamics.thermostat import degrees_of_freedom, element_degrees_of_freedom
+from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.blocks import frame_header
@@ -184,25 +184,14 @@ class _ElementTemperatures:
 
     def __init__(self, header: dict):
         self.n_atoms, self.periodic = header["n_atoms"], bool(np.asarray(header["pbc"]).any())
-        self.sums = {}  # Z → [kinetic energy eV, atoms, mass amu]
+        self.sums = {}  # add_element_sums
         self.values = {}
 
     def add(self, block) -> None:
-        masses = units.masses_amu(block.numbers)
-        for z in np.unique(block.numbers):
-            mine = block.numbers == z
-            entry = self.sums.setdefault(int(z), [0.0, 0, 0.0])
-            entry[0] += units.kinetic_energy_ev(masses[mine], block.velocities[mine])
-            entry[1] += int(mine.sum())
-            entry[2] += float(masses[mine].sum())
+        add_element_sums(self.sums, block.numbers, units.masses_amu(block.numbers), block.velocities)
 
     def finish(self) -> None:
-        from ase.data import chemical_symbols
-
-        n_dof = degrees_of_freedom(self.n_atoms, self.periodic)
-        total = sum(entry[2] for entry in self.sums.values())
-        self.values = {chemical_symbols[z]: units.temperature_k(kinetic, element_degrees_of_freedom(
-            count, mass, self.n_atoms, total, n_dof)) for z, (kinetic, count, mass) in sorted(self.sums.items())}
+        self.values = element_temperatures(self.sums, degrees_of_freedom(self.n_atoms, self.periodic))
 
     def text(self) -> str:
         """`  T_H=359 T_O=166` with two or more elements (K), else empty."""

@@ -4,7 +4,7 @@
     momentum and angular momentum fixed; a linear molecule would have 3N − 5, not treated here).
 
 Per element, T_s = 2K_s / (f_s k_B) with f_s = 3N_s − (3N − N_f)·M_s/M, its share of the degrees of freedom
-(`dynamics.thermostat.element_degrees_of_freedom`). Σ f_s = N_f, so the f_s-weighted mean of the T_s is T.
+(`dynamics.thermostat.element_temperatures`). Σ f_s = N_f, so the f_s-weighted mean of the T_s is T.
 At equilibrium every T_s equals T (equipartition); a model that moves energy from one kind of motion to another
 (e.g. into O–H vibrations, out of molecular translation) shows it here even while a global thermostat keeps T
 right.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.thermostat import degrees_of_freedom, element_degrees_of_freedom
+from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 
 __all__ = ["TemperatureResult", "degrees_of_freedom", "instantaneous_temperature", "species_temperatures",
            "canonical_sigma_K", "temperature_statistics", "equipartition_gap"]
@@ -46,17 +46,7 @@ def instantaneous_temperature(velocities_A_per_fs, masses_amu, n_dof: int) -> fl
 
 def species_temperatures(velocities_A_per_fs, masses_amu, numbers, n_dof: int) -> dict[str, float]:
     """T_s of each element (module docstring): its kinetic energy over its share of the N_f degrees of freedom."""
-    from ase.data import chemical_symbols
-
-    numbers, masses_amu = np.asarray(numbers), np.asarray(masses_amu)
-    temperatures = {}
-    for z in np.unique(numbers):
-        mine = numbers == z
-        share = element_degrees_of_freedom(int(mine.sum()), masses_amu[mine].sum(), numbers.size, masses_amu.sum(),
-                                           n_dof)
-        temperatures[chemical_symbols[z]] = units.temperature_k(
-            units.kinetic_energy_ev(masses_amu[mine], velocities_A_per_fs[mine]), share)
-    return temperatures
+    return element_temperatures(add_element_sums({}, numbers, np.asarray(masses_amu), velocities_A_per_fs), n_dof)
 
 
 def canonical_sigma_K(t0_K: float, n_dof: int) -> float:

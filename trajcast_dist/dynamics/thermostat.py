@@ -15,7 +15,7 @@ from trajcast_dist import units
 from trajcast_dist.errors import UserError
 from trajcast_dist.reduce import Reducer
 
-__all__ = ["CSVR", "degrees_of_freedom", "element_degrees_of_freedom", "kinetic_energy"]
+__all__ = ["CSVR", "degrees_of_freedom", "add_element_sums", "element_temperatures", "kinetic_energy"]
 
 
 def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
@@ -23,12 +23,32 @@ def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
     return 3 * n_atoms - (3 if periodic else 6)
 
 
-def element_degrees_of_freedom(n_element: int, mass_element: float, n_atoms: int, total_mass: float,
-                               n_dof: int) -> float:
-    """One element's share of the N_f degrees of freedom, 3N_s − (3N − N_f)·M_s/M: the constrained total momentum
+def add_element_sums(sums: dict, numbers, masses_amu, velocities_A_per_fs) -> dict:
+    """Add atoms (numpy arrays, any subset of the system) to `sums`, Z → [kinetic energy eV, atoms, mass amu];
+    returns `sums`. Blocks of one system may be added one after another."""
+    numbers = np.asarray(numbers)
+    for z in np.unique(numbers):
+        mine = numbers == z
+        entry = sums.setdefault(int(z), [0.0, 0, 0.0])
+        entry[0] += units.kinetic_energy_ev(masses_amu[mine], velocities_A_per_fs[mine])
+        entry[1] += int(mine.sum())
+        entry[2] += float(masses_amu[mine].sum())
+    return sums
+
+
+def element_temperatures(sums: dict, n_dof: int) -> dict[str, float]:
+    """Kinetic temperature of each element (symbol → K) from the `add_element_sums` of the whole system.
+
+    Element s holds f_s = 3N_s − (3N − N_f)·M_s/M of the N_f degrees of freedom: the constrained total momentum
     is a uniform velocity whose kinetic energy the elements carry in proportion to their mass (exact for 3N − 3;
-    for 3N − 6 the rotations are shared by mass too, an approximation). The shares add up to N_f."""
-    return 3.0 * n_element - (3 * n_atoms - n_dof) * mass_element / total_mass
+    for 3N − 6 the rotations are shared by mass too, an approximation). Σ f_s = N_f, so the f_s-weighted mean of
+    the element temperatures is T."""
+    from ase.data import chemical_symbols
+
+    n_atoms = sum(count for _, count, _ in sums.values())
+    total_mass = sum(mass for _, _, mass in sums.values())
+    return {chemical_symbols[z]: units.temperature_k(kinetic, 3.0 * count - (3 * n_atoms - n_dof) * mass / total_mass)
+            for z, (kinetic, count, mass) in sorted(sums.items())}
 
 
 def kinetic_energy(velocities: torch.Tensor, masses: torch.Tensor, reducer: Reducer) -> float:
