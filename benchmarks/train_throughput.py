@@ -1,16 +1,19 @@
-"""Training throughput of the DDP loop: samples/s and step time for 1 vs 2 CPU ranks, same global batch.
+"""Training throughput of the DDP loop: samples/s and step time, exact vs fast path, float64 vs float32, 1 vs 2
+CPU ranks, same global batch.
 
-    python benchmarks/train_throughput.py [--configs tiny water] [--ranks 1 2] [--append]
+    python benchmarks/train_throughput.py [--configs water_cpu water_mid water] [--paths exact fast]
+        [--dtypes float64 float32] [--ranks 1 2] [--steps 5 3 1] [--append]
 
-For each config and rank count it builds a synthetic store of the paper's water box (64 H2O, 192 atoms;
-`trajcast_dist.training.toy`), launches `torchrun --standalone --nproc_per_node W` on this script in worker
-mode, and times optimiser steps of global batch 2 (per-rank batch 2/W) after warm-up steps, with a barrier
-around each step. Scaling efficiency = t(1 rank) / (W · t(W ranks)) at the same global batch (strong scaling).
-With --append a section is appended to benchmarks/RESULTS.md.
+For each config, path, dtype and rank count it builds a synthetic store of the paper's water box (64 H2O, 192
+atoms; `trajcast_dist.training.toy`), launches `torchrun --standalone --nproc_per_node W` on this script in
+worker mode, and times optimiser steps of global batch 2 (per-rank batch 2/W) after warm-up steps, with a
+barrier around each step. Speed-up = t(exact) / t(fast) at the same config, dtype and ranks; scaling efficiency
+= t(1 rank) / (W · t(W ranks)) (strong scaling). With --append a section is appended to benchmarks/RESULTS.md.
 """
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -32,6 +35,7 @@ def worker(args) -> None:
 
     config = load_config(args.config)
     config.training.data, config.training.out_dir, config.training.threads = args.data, args.out, 1
+    config.training.path, config.training.dtype = args.path, args.dtype
     dist = Dist("gloo", "cpu")
     prepared = prepare(config, dist.world_size)
     torch.set_num_threads(1)
@@ -41,6 +45,7 @@ def worker(args) -> None:
         from trajcast_dist.training.metrics import Metrics
 
         metrics = Metrics(prepared.species, trainer.weights, trainer.rms)
+        trainer.model.train()
         times = []
         for step, frames in trainer.sampler.batches(0):
             if step >= args.warmup + args.steps:
@@ -59,11 +64,12 @@ def worker(args) -> None:
         dist.close()
 
 
-def measure(config: str, ranks: int, steps: int, warmup: int, data: Path, tmp: Path) -> dict:
-    result = tmp / f"{Path(config).stem}-{ranks}.json"
+def measure(config: str, path: str, dtype: str, ranks: int, steps: int, warmup: int, data: Path, tmp: Path) -> dict:
+    result = tmp / f"{Path(config).stem}-{path}-{dtype}-{ranks}.json"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
                __file__, "--worker", "--config", config, "--data", str(data), "--out", str(tmp / "out"),
-               "--steps", str(steps), "--warmup", str(warmup), "--result", str(result)]
+               "--steps", str(steps), "--warmup", str(warmup), "--result", str(result), "--path", path,
+               "--dtype", dtype]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(command, env=env, check=True, timeout=3600, stdout=subprocess.DEVNULL)
     return json.loads(result.read_text())
@@ -71,15 +77,17 @@ def measure(config: str, ranks: int, steps: int, warmup: int, data: Path, tmp: P
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--configs", nargs="+", default=["tiny", "water"])
+    p.add_argument("--configs", nargs="+", default=["water_cpu", "water_mid", "water"])
+    p.add_argument("--paths", nargs="+", default=["exact", "fast"], choices=["exact", "fast"])
+    p.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     p.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--steps", nargs="+", type=int, default=[8, 2], help="timed steps per config")
+    p.add_argument("--steps", nargs="+", type=int, default=[5, 3, 1], help="timed steps per config")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=2,
-                   help="alternate 1- and W-rank runs this many times and keep each one's fastest (shared cores)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="alternate the runs this many times and keep each one's fastest (shared cores)")
     p.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    for name in ("config", "data", "out", "result"):
+    for name in ("config", "data", "out", "result", "path", "dtype"):
         p.add_argument(f"--{name}", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -100,16 +108,20 @@ def main() -> None:
                                    cutoff_A=cutoff, shard_frames=4)
             best = {}
             for _ in range(args.repeats):
-                for ranks in args.ranks:
-                    r = measure(config, ranks, steps, args.warmup, data, tmp)
-                    if ranks not in best or r["step_s"] < best[ranks]["step_s"]:
-                        best[ranks] = r
-            base = best[1]["step_s"] if 1 in best else None
-            for ranks, r in best.items():
-                efficiency = base / (ranks * r["step_s"]) if base else float("nan")
-                rows.append((name, r["weights"], ranks, r["steps"], r["step_s"], 2 / r["step_s"], efficiency))
-                print(f"{name:6s} {r['weights']:>9d} weights  {ranks} rank(s)  {r['step_s'] * 1e3:9.1f} ms/step  "
-                      f"{2 / r['step_s']:7.3f} samples/s  efficiency {efficiency:5.2f}", flush=True)
+                for key in itertools.product(args.paths, args.dtypes, args.ranks):
+                    r = measure(config, *key, steps, args.warmup, data, tmp)
+                    if key not in best or r["step_s"] < best[key]["step_s"]:
+                        best[key] = r
+            for (path, dtype, ranks), r in best.items():
+                one = best.get((path, dtype, 1))
+                efficiency = one["step_s"] / (ranks * r["step_s"]) if one else float("nan")
+                exact = best.get(("exact", dtype, ranks))
+                speedup = exact["step_s"] / r["step_s"] if exact else float("nan")
+                rows.append((name, r["weights"], path, dtype, ranks, r["steps"], r["step_s"], 2 / r["step_s"],
+                             speedup, efficiency))
+                print(f"{name:9s} {r['weights']:>9d} weights  {path:5s} {dtype}  {ranks} rank(s)  "
+                      f"{r['step_s'] * 1e3:9.1f} ms/step  {2 / r['step_s']:7.3f} samples/s  ×{speedup:5.1f} vs exact  "
+                      f"efficiency {efficiency:5.2f}", flush=True)
     table = report(rows, args, load_before, os.getloadavg())
     print(table)
     if args.append:
@@ -125,22 +137,26 @@ def report(rows, args, load_before, load_after) -> str:
             return "?"
 
     model = sh("lscpu | sed -n 's/^Model name:[ ]*//p'") or platform.processor()
-    lines = ["", "## Training throughput (issue 5)", "",
-             f"Command: `python benchmarks/train_throughput.py --configs {' '.join(args.configs)} --ranks "
-             f"{' '.join(map(str, args.ranks))} --steps {' '.join(map(str, args.steps))} --repeats {args.repeats} --append`  ",
+    lines = ["", "## Training throughput: exact vs fast path (issue 14)", "",
+             f"Command: `python benchmarks/train_throughput.py --configs {' '.join(args.configs)} --paths "
+             f"{' '.join(args.paths)} --dtypes {' '.join(args.dtypes)} --ranks {' '.join(map(str, args.ranks))} "
+             f"--steps {' '.join(map(str, args.steps))} --repeats {args.repeats} --append`  ",
              f"Machine: {model}, {os.cpu_count()} CPUs visible; torch {__import__('torch').__version__}, gloo, "
              f"1 thread per rank. Date {datetime.date.today()}, commit `{sh('git rev-parse --short HEAD')}` "
              f"(+ uncommitted work tree).  ",
              f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in load_before)}, after: "
              f"{' / '.join(f'{x:.2f}' for x in load_after)} — the 2 cores are shared with other engineers' jobs, "
              "so absolute times are inflated and noisy.  ",
-             "System: 64 H2O (192 atoms), synthetic frames; global batch 2 (per-rank batch 2/W); float64; mean of "
-             "the timed steps after 1 warm-up step, fastest of the alternating repeats; efficiency = t₁ / (W · t_W).",
+             "System: 64 H2O (192 atoms), synthetic frames; global batch 2 (per-rank batch 2/W); mean of the timed "
+             f"steps after {args.warmup} warm-up step(s), fastest of the repeats; speed-up = t_exact / t_path at the "
+             "same config, dtype and ranks; efficiency = t₁ / (W · t_W).",
              "",
-             "| config | weights | ranks | timed steps | step time (s) | samples/s | scaling efficiency |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, weights, ranks, steps, step_s, sps, eff in rows:
-        lines.append(f"| {name} | {weights:,} | {ranks} | {steps} | {step_s:.3f} | {sps:.3f} | {eff:.2f} |")
+             "| config | weights | path | dtype | ranks | timed steps | step time (s) | samples/s | speed-up vs exact "
+             "| scaling efficiency |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, weights, path, dtype, ranks, steps, step_s, sps, speedup, eff in rows:
+        lines.append(f"| {name} | {weights:,} | {path} | {dtype} | {ranks} | {steps} | {step_s:.3f} | {sps:.3f} | "
+                     f"{speedup:.1f} | {eff:.2f} |")
     return "\n".join(lines) + "\n"
 
 

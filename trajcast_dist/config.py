@@ -4,6 +4,7 @@ A config file has sections `model:` and optionally `training:`; unknown or misty
 """
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +38,13 @@ class ModelConfig:
     dt_fs: float = 5.0
     periodic: bool = True
     backend: str = "e3nn"
+    # Outputs relative to a physical baseline (issue #13): "none" predicts Δr and v′ (the paper); "ballistic"
+    # predicts Δr − v Δt and v′ − v, the parts that free flight does not already give.
+    baseline: str = "none"
+    # Scale each species' outputs (and its loss terms) by that species' target RMS instead of one global RMS.
+    per_species_scale: bool = False
+    species_displacement_rms_A: list[float] | None = None  # per species; set from the training data
+    species_velocity_rms_A_per_fs: list[float] | None = None
 
     def validate(self, where: str) -> None:
         positive = ("cutoff_A", "num_bessel", "cutoff_p", "num_velocity_gaussians", "velocity_max_factor",
@@ -49,6 +57,12 @@ class ModelConfig:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
         if self.backend not in ("e3nn", "cueq", "auto"):
             raise UserError(f"{where}: model.backend = {self.backend!r}; choose e3nn, cueq or auto")
+        if self.baseline not in ("none", "ballistic"):
+            raise UserError(f"{where}: model.baseline = {self.baseline!r}; choose none or ballistic")
+        for name in ("species_displacement_rms_A", "species_velocity_rms_A_per_fs"):
+            values = getattr(self, name)
+            if values is not None and not all(math.isfinite(v) and v > 0 for v in values):
+                raise UserError(f"{where}: model.{name} = {values} must be positive numbers, one per species")
         if not self.mlp_hidden or any(w <= 0 for w in self.mlp_hidden):
             raise UserError(f"{where}: model.mlp_hidden = {self.mlp_hidden} must be a list of positive widths")
         try:
@@ -91,6 +105,10 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda:LOCAL_RANK when a GPU is visible), cpu, cuda
     threads: int | None = None  # torch CPU threads per rank; default cores / ranks on the node
     init_from: str | None = None  # model file whose weights start a new run (fine-tuning); fresh optimiser
+    path: str = "fast"  # tensor products: fast (grouped, fused CPU kernel with autograd) or exact (e3nn reference)
+    time_reversal: float = 0.0  # probability of training on a pair reversed in time (issue #13)
+    noise_displacement_A: float = 0.0  # σ of Gaussian noise on input positions; the target stays the true state
+    noise_velocity_A_per_fs: float = 0.0  # σ of Gaussian noise on input velocities
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0:
@@ -112,6 +130,13 @@ class TrainConfig:
             raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
         if self.dtype not in ("float64", "float32"):
             raise UserError(f"{where}: training.dtype = {self.dtype!r}; choose float64 or float32")
+        if not 0.0 <= self.time_reversal <= 1.0:
+            raise UserError(f"{where}: training.time_reversal = {self.time_reversal} must be a probability in [0, 1]")
+        for name in ("noise_displacement_A", "noise_velocity_A_per_fs"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")
+        if self.path not in ("fast", "exact"):
+            raise UserError(f"{where}: training.path = {self.path!r}; choose fast or exact")
         if self.engine not in ("ddp", "deepspeed"):
             raise UserError(f"{where}: training.engine = {self.engine!r}; choose ddp or deepspeed")
         if self.engine == "deepspeed" and not self.deepspeed_config:

@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser", "apply_overrides"]
 _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype": "dtype", "engine": "engine",
               "backend": "backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
               "device": "device", "threads": "threads", "seed": "seed", "batch_size": "batch_size", "lr": "lr",
-              "init_from": "init_from"}
+              "init_from": "init_from", "path": "path"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, default=None, help="with --check: the total number of ranks to expect")
     p.add_argument("--export", metavar="CHECKPOINT",
                    help="write CHECKPOINT's model as a forecast model file to --out (a .pt path), then exit")
+    p.add_argument("--exact", dest="path", action="store_const", const="exact",
+                   help="train on the exact e3nn tensor products (the reference) instead of the fast path "
+                        "[training.path]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # `deepspeed` launcher
     return p

@@ -1,4 +1,7 @@
-"""The fused CPU edge kernel of the fast path (issue #8): `csrc/edge_tp_cpu.cpp`, built once per machine.
+"""The fused CPU edge kernels of the fast paths: `csrc/edge_tp_cpu.cpp`, built once per machine.
+
+`pooled_edge_tp` is the inference kernel (issue #8: tabulated weights); `EdgeTPFunction` the training one
+(issue #14: per-edge weights from the radial MLP, with a hand-written backward for them and the node features).
 
 The torch implementation of the tabulated edge tensor product (fast.py, grouped.py) writes and re-reads every
 per-edge message and weight row: memory-bound, 3–5× slower than one C++ loop that interpolates the weights,
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["edge_kernel", "kernel_status", "needs_build", "pooled_edge_tp"]
+__all__ = ["edge_kernel", "kernel_status", "needs_build", "pooled_edge_tp", "EdgeTPFunction"]
 
 SOURCE = Path(__file__).with_name("csrc") / "edge_tp_cpu.cpp"
 _OFF = "off (TRAJCAST_DIST_CPU_KERNEL=0)"
@@ -48,6 +51,35 @@ def pooled_edge_tp(grouped, table, h: torch.Tensor, senders, receivers, edge_sh,
         grouped.weight_offsets[:-1], table.rows, table.lo, table.step, table.num_nodes, senders.contiguous(),
         receivers.contiguous(), edge_sh.contiguous(), edge_length.contiguous(), pooled)
     return grouped.assemble(pooled)
+
+
+class EdgeTPFunction(torch.autograd.Function):
+    """pooled[g] = Σ_{e → i} w_e ⊙ (nodes[g][sender e] ⊗ Y(r̂_e)) per degree group g of `grouped`, weights
+    (E, W) in grouped order; differentiable in the weights and the node features (not in Y: training needs no
+    forces)."""
+
+    @staticmethod
+    def forward(ctx, grouped, senders, receivers, edge_sh, weights, *nodes):
+        kernel = edge_kernel()
+        pooled = grouped.empty_pooled(nodes[0].shape[0], weights)
+        nodes = [x.contiguous() for x in nodes]
+        args = (grouped.cg_blocks(), grouped.path_columns(), grouped.weight_offsets[:-1])
+        weights, senders, receivers, edge_sh = (t.contiguous() for t in (weights, senders, receivers, edge_sh))
+        kernel.edge_tp_forward(nodes, *args, weights, senders, receivers, edge_sh, pooled)
+        ctx.save_for_backward(weights, senders, receivers, edge_sh, *nodes)
+        ctx.args = args
+        return tuple(pooled)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grad_pooled):
+        weights, senders, receivers, edge_sh, *nodes = ctx.saved_tensors
+        grad_weights = torch.empty_like(weights)
+        grad_nodes = [torch.zeros_like(x) for x in nodes]
+        grad_pooled = [g.contiguous() for g in grad_pooled]
+        edge_kernel().edge_tp_backward(nodes, *ctx.args, weights, senders, receivers, edge_sh, grad_pooled,
+                                       grad_weights, grad_nodes)
+        return (None, None, None, None, grad_weights, *grad_nodes)
 
 
 def _build():

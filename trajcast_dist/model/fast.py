@@ -13,6 +13,7 @@ do not follow the weights while training).
 import torch
 
 from trajcast_dist.model import cpu_kernel as fused
+from trajcast_dist.model.fast_train import GroupedEdgeTensorProduct, GroupedVelocityTensorProduct, SplitLinear
 from trajcast_dist.model.grouped import GroupedChannelwiseTP
 from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct, VelocityTensorProduct
 from trajcast_dist.model.tabulate import RADIAL_POINTS, SPEED_POINTS, radial_weight_table, speed_weight_table
@@ -96,10 +97,15 @@ def use_fast_inference(model, radial_points: int = RADIAL_POINTS, speed_points: 
 
 
 def use_exact(model):
-    """Back to the exact (training) path; returns `model`."""
+    """Back to the exact (reference) path from either fast path; returns `model`."""
+    swapped = (TabulatedEdgeTensorProduct, TabulatedVelocityTensorProduct, GroupedEdgeTensorProduct,
+               GroupedVelocityTensorProduct)
     for layer in model.layers:
-        if isinstance(layer.edge_tp, TabulatedEdgeTensorProduct):
+        if isinstance(layer.edge_tp, swapped):
             layer.edge_tp = layer.edge_tp.exact[0]
-        if isinstance(layer.velocity_tp, TabulatedVelocityTensorProduct):
+        if isinstance(layer.velocity_tp, swapped):
             layer.velocity_tp = layer.velocity_tp.exact[0]
+        if isinstance(layer.linear_message, SplitLinear):
+            layer.linear_message, layer.linear_update = layer.linear_message.exact[0], layer.linear_update.exact[0]
+            layer.residual.linears = torch.nn.ModuleList(linear.exact[0] for linear in layer.residual.linears)
     return model

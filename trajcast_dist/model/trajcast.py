@@ -69,7 +69,14 @@ class TrajCast(nn.Module):
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
-        self.readout = Readout(backend, irreps, config.displacement_rms_A, config.velocity_rms_A_per_fs)
+        species_rms = None
+        if config.per_species_scale:
+            species_rms = (config.species_displacement_rms_A, config.species_velocity_rms_A_per_fs)
+            if any(values is None or len(values) != num_species for values in species_rms):
+                raise UserError("model.per_species_scale needs species_displacement_rms_A and "
+                                f"species_velocity_rms_A_per_fs with {num_species} values (set from the training data)")
+        self.readout = Readout(backend, irreps, config.displacement_rms_A, config.velocity_rms_A_per_fs, num_species,
+                               species_rms)
         self.conservation = Conservation(config.periodic)
         self.register_buffer("atomic_numbers", torch.tensor(self.species, dtype=torch.long))
 
@@ -117,7 +124,10 @@ class TrajCast(nn.Module):
             if sync is not None:
                 h = sync(h, k)
         owned = slice(0, graph.n_owned)
-        displacement, velocity = self.readout(h[owned])
+        displacement, velocity = self.readout(h[owned], graph.species[owned])
+        if self.config.baseline == "ballistic":  # the network predicts what free flight over Δt does not give
+            velocity_in = graph.velocities[owned]
+            displacement, velocity = displacement + velocity_in * self.config.dt_fs, velocity + velocity_in
         return self.conservation(displacement, velocity, graph.positions[owned], graph.velocities[owned],
                                  graph.masses[owned], graph.batch[owned], graph.n_graphs, reducer)
 
@@ -127,8 +137,14 @@ class TrajCast(nn.Module):
 
         return use_fast_inference(self, **table_options)
 
+    def use_fast_training(self, **options) -> "TrajCast":
+        """Grouped tensor products with autograd (fused CPU kernel), same weights; see `model/fast_train.py`."""
+        from trajcast_dist.model.fast_train import use_fast_training
+
+        return use_fast_training(self, **options)
+
     def use_exact(self) -> "TrajCast":
-        """Back to the exact path (the default, used for training)."""
+        """Back to the exact (reference) path."""
         from trajcast_dist.model.fast import use_exact
 
         return use_exact(self)

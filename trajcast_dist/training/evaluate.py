@@ -28,10 +28,10 @@ def evaluate(model, store, split: str, dist, batch_size: int, rms: tuple[float, 
         for frame in rank_frames(store, split, dist.rank, dist.world_size, max_frames):
             frames.append(frame)
             if len(frames) == batch_size:
-                _add(metrics, forward, maker(frames))
+                _add(metrics, forward, maker(frames), model)
                 frames = []
         if frames:
-            _add(metrics, forward, maker(frames))
+            _add(metrics, forward, maker(frames), model)
     model.train(was_training)
     return metrics.reduce(dist)
 
@@ -56,6 +56,7 @@ def table_s1(summary: dict, system: str, dt_fs: float, species: list[int], n_fra
     return "\n".join(rows)
 
 
-def _add(metrics: Metrics, forward, batch) -> None:
+def _add(metrics: Metrics, forward, batch, model) -> None:
     pred_d, pred_v = forward(batch.graph)
-    metrics.add(pred_d, pred_v, batch.target_displacement, batch.target_velocity, batch.graph.species)
+    metrics.add(pred_d, pred_v, batch.target_displacement, batch.target_velocity, batch.graph.species,
+                model.readout.scales(batch.graph.species))

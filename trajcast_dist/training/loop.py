@@ -36,11 +36,15 @@ from trajcast_dist.training.evaluate import evaluate, table_s1
 from trajcast_dist.training.log import plot_curves, write_log
 from trajcast_dist.training.metrics import Metrics, squared_errors
 from trajcast_dist.training.sampler import GlobalBatchSampler
+from trajcast_dist.training.targets import Augmentation, augment, target_rms
 
 __all__ = ["Prepared", "prepare", "train", "TrainResult", "DTYPES"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 STATISTICS_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors", "temperature_K")
+# Filled from the training data when the model predicts relative to a baseline or per species (not in the store).
+TARGET_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "species_displacement_rms_A",
+               "species_velocity_rms_A_per_fs")
 
 
 @dataclass
@@ -111,6 +115,8 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
                                 velocity_rms_A_per_fs=float(statistics["velocity_rms_A_per_fs"]),
                                 temperature_K=float(statistics["temperature_K"]),
                                 avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
+    if model.baseline != "none" or model.per_species_scale:
+        model = dataclasses.replace(model, **target_rms(store, species, model.dt_fs, model.baseline))
     model.validate(f"{tc.data} statistics")
     init_weights = _init_weights(tc.init_from, model, species) if tc.init_from and resume is None else None
     return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics), init_weights)
@@ -148,6 +154,8 @@ class _Trainer:
         self.model = TrajCast(self.config.model, prepared.species).to(dtype=dtype, device=dist.device)
         if prepared.init_weights is not None:  # before the engine and the EMA take their copies
             self.model.load_state_dict(prepared.init_weights)
+        if self.tc.path == "fast":  # same parameters and state dict; only the tensor-product contraction differs
+            self.model.use_fast_training()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, amsgrad=self.tc.amsgrad)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=self.tc.scheduler_factor, patience=self.tc.scheduler_patience)
@@ -157,6 +165,8 @@ class _Trainer:
         self.sampler = GlobalBatchSampler(prepared.store, "train", self.tc.batch_size, dist.rank, dist.world_size,
                                           self.tc.seed, self.tc.max_train_frames)
         self.maker = BatchMaker(self.model.species_index, self.model.cutoff_A, dtype, dist.device)
+        self.augmentation = Augmentation(self.tc.time_reversal, self.tc.noise_displacement_A,
+                                         self.tc.noise_velocity_A_per_fs)
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_val, self.bad_epochs, self.history = math.inf, 0, []
         self.train_sums = None  # partial training sums of the epoch in progress (from a mid-epoch checkpoint)
@@ -170,7 +180,7 @@ class _Trainer:
             self._load(self.checkpoints / "last.pt" if resume == "auto" else Path(resume))
         else:
             self.log(f"# trajcast-dist train: {self.model.num_weights()} weights, species {self.p.species}, "
-                     f"{self.tc.dtype}, engine {self.engine.name}, {self.dist.world_size} rank(s) "
+                     f"{self.tc.dtype}, {self.tc.path} path, engine {self.engine.name}, {self.dist.world_size} rank(s) "
                      f"({self.dist.backend if self.dist.initialised else 'no process group'}, "
                      f"{self.dist.device}), global batch {self.tc.batch_size} = {self.sampler.per_rank} × "
                      f"{self.dist.world_size}, {self.sampler.steps_per_epoch(0)} steps/epoch")
@@ -199,7 +209,8 @@ class _Trainer:
         frames_seen = 0
         self.model.train()
         for step, frames in self.sampler.batches(self.epoch, self.step_in_epoch):
-            loss = self._train_step(self.maker(frames), metrics)
+            loss = self._train_step(self.maker(augment(frames, self.epoch, self.tc.seed, self.augmentation)),
+                                    metrics)
             frames_seen += self.tc.batch_size
             self.step_in_epoch, self.global_step = step + 1, self.global_step + 1
             bar.update(1)
@@ -218,7 +229,8 @@ class _Trainer:
 
     def _train_step(self, batch, metrics: Metrics) -> float:
         pred_d, pred_v = self.engine(batch.graph)
-        sse_d, sse_v = squared_errors(pred_d, pred_v, batch.target_displacement, batch.target_velocity, *self.rms)
+        scales = self.model.readout.scales(batch.graph.species)
+        sse_d, sse_v = squared_errors(pred_d, pred_v, batch.target_displacement, batch.target_velocity, *scales)
         # Eq. (8) normalises by the atoms of the *global* batch; DDP/DeepSpeed average gradients over W ranks.
         # The same all-reduce tells every rank whether any rank's loss is non-finite, so all stop together.
         finite = bool(torch.isfinite(sse_d + sse_v))
@@ -235,7 +247,7 @@ class _Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         metrics.add(pred_d.detach(), pred_v.detach(), batch.target_displacement, batch.target_velocity,
-                    batch.graph.species)
+                    batch.graph.species, scales)
         return float(loss.detach()) * self.dist.world_size
 
     def _end_epoch(self, train_metrics: Metrics, seconds: float, frames: int) -> None:
@@ -405,7 +417,8 @@ def _init_weights(path: str, model, species: list[int]) -> dict:
         raise UserError(f"training.init_from {path}: model species {meta['species']} differ from this run's "
                         f"{species}; fine-tune on data with the same elements")
     mine = dataclasses.asdict(model)
-    differ = [k for k, v in meta["config"].items() if k in mine and k not in STATISTICS_KEYS and mine[k] != v]
+    statistics = set(STATISTICS_KEYS) | set(TARGET_KEYS)
+    differ = [k for k, v in meta["config"].items() if k in mine and k not in statistics and mine[k] != v]
     if differ:
         listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
         raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "

@@ -13,8 +13,9 @@ import torch
 __all__ = ["squared_errors", "Metrics"]
 
 
-def squared_errors(pred_d, pred_v, target_d, target_v, rms_d: float, rms_v: float):
-    """(Σ ((Δr̂ − Δr)/σ_d)², Σ ((v̂ − v)/σ_v)²) over all atoms and components of a batch."""
+def squared_errors(pred_d, pred_v, target_d, target_v, rms_d, rms_v):
+    """(Σ ((Δr̂ − Δr)/σ_d)², Σ ((v̂ − v)/σ_v)²) over all atoms and components of a batch; σ global numbers
+    or each atom's (N, 1) scales (the model's `readout.scales`)."""
     return (((pred_d - target_d) / rms_d) ** 2).sum(), (((pred_v - target_v) / rms_v) ** 2).sum()
 
 
@@ -27,10 +28,11 @@ class Metrics:
         self.sums = torch.zeros(2 + 5 * s, dtype=torch.float64, device=device)
         self._s = s
 
-    def add(self, pred_d, pred_v, target_d, target_v, species_index) -> None:
+    def add(self, pred_d, pred_v, target_d, target_v, species_index, scales) -> None:
+        """`scales`: each atom's (σ_d, σ_v) for the loss, as the training step uses them."""
         with torch.no_grad():
             s = self._s
-            sse_d, sse_v = squared_errors(pred_d, pred_v, target_d, target_v, *self.rms)
+            sse_d, sse_v = squared_errors(pred_d, pred_v, target_d, target_v, *scales)
             per_atom = torch.stack([(pred_d - target_d).abs().sum(-1), (pred_v - target_v).abs().sum(-1),
                                     target_d.abs().sum(-1), target_v.abs().sum(-1),
                                     torch.ones_like(target_d[:, 0])], dim=1).to(torch.float64)

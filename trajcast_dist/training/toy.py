@@ -21,10 +21,11 @@ __all__ = ["write_toy_store"]
 
 def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 2, dt_fs: float = 5.0,
                     cutoff_A: float = 4.0, shard_frames: int = 4, temperature_K: float = 300.0, seed: int = 0,
-                    corrupt: tuple[str, int] | None = None) -> Path:
+                    corrupt: tuple[str, int] | None = None, damping: float = 0.0) -> Path:
     """Write a store with `frames` = {split: count} (default train 16, val 4, test 4); returns its path.
 
-    `corrupt=(split, index)` puts NaN velocities into that frame (to test fault handling)."""
+    `corrupt=(split, index)` puts NaN velocities into that frame (to test fault handling). `damping` γ makes the
+    target depart from free flight: v′ = (1 − γ) v, Δr = (1 − γ/2) v Δt (for a baseline to subtract)."""
     frames = frames or {"train": 16, "val": 4, "test": 4}
     rng = np.random.default_rng(seed)
     box_A = 12.4172 * molecules_per_side / 4
@@ -44,11 +45,12 @@ def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 
                 velocities[:] = np.nan
             frame = {"positions": positions, "velocities": velocities, "species": atoms.numbers,
                      "cell": atoms.cell.array, "pbc": np.array([True] * 3),
-                     "target_displacement": velocities * dt_fs, "target_velocity": velocities.copy()}
+                     "target_displacement": (1 - damping / 2) * velocities * dt_fs,
+                     "target_velocity": (1 - damping) * velocities}
             out.append(frame)
             if split == "train" and corrupt != (split, k):
                 sums["d2"] += float(np.sum(frame["target_displacement"] ** 2))
-                sums["v2"] += float(np.sum(velocities**2))
+                sums["v2"] += float(np.sum(frame["target_velocity"] ** 2))
                 sums["n"] += velocities.size
                 sums["pairs"] += len(neighbor_pairs(positions, atoms.cell.array, [True] * 3, cutoff_A)[0])
                 sums["atoms"] += n_atoms

@@ -1,12 +1,20 @@
-// The fast path's edge tensor product on CPU (issue #8): tabulated path weights, channel-wise tensor product
-// and pooling onto receivers in one pass, so no per-edge message or weight array is ever materialised.
+// The fast paths' edge tensor product on CPU: channel-wise tensor product and pooling onto receivers in one
+// pass, so no per-edge message array is ever materialised.
 //
-// Same map as GroupedChannelwiseTP.accumulate with HermiteTable weights (trajcast_dist/model/grouped.py,
-// tabulate.py). Work items are (degree group, path): each owns distinct output columns, so threads never write
-// the same memory and the result does not depend on the number of threads.
+// edge_tp_pooled (inference, issue #8): path weights interpolated from a table inside the loop, so no per-edge
+// weight array exists either. Same map as GroupedChannelwiseTP.accumulate with HermiteTable weights
+// (trajcast_dist/model/grouped.py, tabulate.py). Work items are (degree group, path): each owns distinct output
+// columns, so threads never write the same memory and the result does not depend on the number of threads.
+//
+// edge_tp_forward / edge_tp_backward (training, issue #14): per-edge weights given (they come from the radial
+// MLP, which trains), and the backward pass for them and for the node features. Every quantity is channel-wise,
+// so work items are (degree group, channel block): an item owns its channels of the output, of the weight
+// gradient and of the node-feature gradient (which senders scatter into), and each channel's sums run over the
+// edges in order whatever the block size — the result is the same for any number of threads.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -79,6 +87,134 @@ void pooled_kernel(const std::vector<torch::Tensor>& nodes, const std::vector<to
   });
 }
 
+// A = Y(r̂_e) · CG for all output components of a group: (out_dim × l_dim).
+template <typename T>
+inline void edge_block(const T* y, const T* cg, int64_t num_sh, int64_t out_dim, int64_t l_dim, T* a) {
+  for (int64_t om = 0; om < out_dim * l_dim; ++om) a[om] = 0;
+  for (int64_t q = 0; q < num_sh; ++q) {
+    const T yq = y[q];
+    const T* cg_q = cg + q * out_dim * l_dim;
+    for (int64_t om = 0; om < out_dim * l_dim; ++om) a[om] += yq * cg_q[om];
+  }
+}
+
+struct Item {
+  int64_t group, first, last;  // channels [first, last) of one degree group
+};
+
+std::vector<Item> channel_items(const std::vector<torch::Tensor>& nodes) {
+  const int64_t blocks = std::max<int64_t>(1, at::get_num_threads());
+  std::vector<Item> items;
+  for (size_t g = 0; g < nodes.size(); ++g) {
+    const int64_t channels = nodes[g].size(2), size = (channels + blocks - 1) / blocks;
+    for (int64_t c = 0; c < channels; c += size) items.push_back({static_cast<int64_t>(g), c,
+                                                                  std::min(channels, c + size)});
+  }
+  return items;
+}
+
+// One edge's contribution to channels [c0, c1) of one degree group, L = 2l + 1 fixed at compile time (the sum
+// over m unrolled, so each channel's value stays in a register: one pass over the channels per output
+// component); L = 0 reads the size at run time.
+// Forward:  out[o, c] += w[path(o), c] Σ_m a[o, m] x[m, c]
+// Backward: gw[path(o), c] = Σ_{o ∈ path} go[o, c] Σ_m a[o, m] x[m, c];  gx[m, c] += Σ_o a[o, m] w[path(o), c] go[o, c]
+template <int L, bool Backward, typename T>
+inline void edge_item(const T* a, const T* x, const T* w, const int64_t* columns, int64_t num_paths,
+                      int64_t l_dim_runtime, int64_t channels, int64_t c0, int64_t c1, T* __restrict__ out,
+                      const T* go, T* __restrict__ gw, T* gx, T* __restrict__ u) {
+  const int64_t l_dim = L ? L : l_dim_runtime;
+  for (int64_t p = 0; p < num_paths; ++p) {
+    const T* w_p = w + p * channels;
+    T* gw_p = Backward ? gw + p * channels : nullptr;
+    if (Backward)
+      for (int64_t c = c0; c < c1; ++c) gw_p[c] = 0;
+    for (int64_t o = columns[p]; o < columns[p + 1]; ++o) {
+      const T* a_o = a + o * l_dim;
+      if (!Backward) {
+        T* out_o = out + o * channels;
+        for (int64_t c = c0; c < c1; ++c) {
+          T t = 0;
+          for (int64_t m = 0; m < l_dim; ++m) t += a_o[m] * x[m * channels + c];
+          out_o[c] += w_p[c] * t;
+        }
+        continue;
+      }
+      const T* go_o = go + o * channels;
+      for (int64_t c = c0; c < c1; ++c) {
+        T t = 0;
+        for (int64_t m = 0; m < l_dim; ++m) t += a_o[m] * x[m * channels + c];
+        gw_p[c] += go_o[c] * t;
+        u[c] = w_p[c] * go_o[c];
+      }
+      for (int64_t m = 0; m < l_dim; ++m) {  // row by row: contiguous stores
+        const T a_om = a_o[m];
+        T* __restrict__ gx_m = gx + m * channels;
+        for (int64_t c = c0; c < c1; ++c) gx_m[c] += a_om * u[c];
+      }
+    }
+  }
+}
+
+template <bool Backward, typename T>
+void edge_item_any(int64_t l_dim, const T* a, const T* x, const T* w, const int64_t* columns, int64_t num_paths,
+                   int64_t channels, int64_t c0, int64_t c1, T* out, const T* go, T* gw, T* gx, T* u) {
+  switch (l_dim) {
+    case 1: return edge_item<1, Backward>(a, x, w, columns, num_paths, 1, channels, c0, c1, out, go, gw, gx, u);
+    case 3: return edge_item<3, Backward>(a, x, w, columns, num_paths, 3, channels, c0, c1, out, go, gw, gx, u);
+    case 5: return edge_item<5, Backward>(a, x, w, columns, num_paths, 5, channels, c0, c1, out, go, gw, gx, u);
+    case 7: return edge_item<7, Backward>(a, x, w, columns, num_paths, 7, channels, c0, c1, out, go, gw, gx, u);
+    default:
+      return edge_item<0, Backward>(a, x, w, columns, num_paths, l_dim, channels, c0, c1, out, go, gw, gx, u);
+  }
+}
+
+// Training forward (pooled) or backward (grad_weights, written whole; grad_nodes, accumulated) of the
+// channel-wise edge tensor product with per-edge weights.
+template <typename T>
+void train_kernel(const std::vector<torch::Tensor>& nodes, const std::vector<torch::Tensor>& cgs,
+                  const std::vector<torch::Tensor>& path_columns, const std::vector<int64_t>& weight_offsets,
+                  const torch::Tensor& weights, const torch::Tensor& senders, const torch::Tensor& receivers,
+                  const torch::Tensor& sh, const std::vector<torch::Tensor>& pooled,
+                  const std::vector<torch::Tensor>& grad_pooled, const torch::Tensor& grad_weights,
+                  const std::vector<torch::Tensor>& grad_nodes) {
+  const bool backward = !grad_pooled.empty();
+  const int64_t num_edges = senders.size(0), num_sh = sh.size(1), width = weights.size(1);
+  const int64_t* snd = senders.data_ptr<int64_t>();
+  const int64_t* rcv = receivers.data_ptr<int64_t>();
+  const T* y_all = sh.data_ptr<T>();
+  const T* w_all = weights.data_ptr<T>();
+  T* gw_all = backward ? grad_weights.data_ptr<T>() : nullptr;
+  const std::vector<Item> items = channel_items(nodes);
+
+  at::parallel_for(0, static_cast<int64_t>(items.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t g = items[i].group, c0 = items[i].first, c1 = items[i].last;
+      const int64_t l_dim = nodes[g].size(1), channels = nodes[g].size(2), out_dim = cgs[g].size(1) / l_dim;
+      const int64_t num_paths = path_columns[g].size(0) - 1;
+      const int64_t* columns = path_columns[g].data_ptr<int64_t>();
+      const T* h = nodes[g].data_ptr<T>();
+      const T* cg = cgs[g].data_ptr<T>();
+      std::vector<T> a(out_dim * l_dim), u(channels);
+      for (int64_t e = 0; e < num_edges; ++e) {
+        edge_block(y_all + e * num_sh, cg, num_sh, out_dim, l_dim, a.data());
+        const T* x = h + snd[e] * l_dim * channels;
+        const T* w = w_all + e * width + weight_offsets[g];
+        if (!backward) {
+          T* out = pooled[g].data_ptr<T>() + rcv[e] * out_dim * channels;
+          edge_item_any<false, T>(l_dim, a.data(), x, w, columns, num_paths, channels, c0, c1, out, nullptr,
+                                  nullptr, nullptr, nullptr);
+          continue;
+        }
+        // every (edge, path, channel) of grad_weights is written once, by its item: no zeroing needed
+        edge_item_any<true, T>(l_dim, a.data(), x, w, columns, num_paths, channels, c0, c1, nullptr,
+                               grad_pooled[g].data_ptr<T>() + rcv[e] * out_dim * channels,
+                               gw_all + e * width + weight_offsets[g],
+                               grad_nodes[g].data_ptr<T>() + snd[e] * l_dim * channels, u.data());
+      }
+    }
+  });
+}
+
 void check(const torch::Tensor& t, const char* name, at::ScalarType dtype) {
   TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
@@ -116,6 +252,64 @@ void edge_tp_pooled(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor>
   });
 }
 
+void check_train(const std::vector<torch::Tensor>& nodes, const std::vector<torch::Tensor>& cgs,
+                 const std::vector<torch::Tensor>& path_columns, const std::vector<int64_t>& weight_offsets,
+                 const torch::Tensor& weights, const torch::Tensor& senders, const torch::Tensor& receivers,
+                 const torch::Tensor& sh, const std::vector<torch::Tensor>& per_group, const char* name) {
+  const auto dtype = weights.scalar_type();
+  TORCH_CHECK(nodes.size() == cgs.size() && nodes.size() == path_columns.size() &&
+              nodes.size() == weight_offsets.size() && nodes.size() == per_group.size(), "one entry per group");
+  check(weights, "weights", dtype);
+  check(sh, "sh", dtype);
+  check(senders, "senders", at::kLong);
+  check(receivers, "receivers", at::kLong);
+  TORCH_CHECK(weights.dim() == 2 && weights.size(0) == senders.size(0) && sh.size(0) == senders.size(0),
+              "weights (E, W), sh (E, S) and senders (E,) must agree on E");
+  for (size_t g = 0; g < nodes.size(); ++g) {
+    check(nodes[g], "nodes", dtype);
+    check(cgs[g], "cg", dtype);
+    check(path_columns[g], "path_columns", at::kLong);
+    check(per_group[g], name, dtype);
+    TORCH_CHECK(nodes[g].dim() == 3 && per_group[g].dim() == 3 && per_group[g].size(2) == nodes[g].size(2),
+                "nodes (N, 2l+1, C) and ", name, " (N, out, C) must agree on C");
+  }
+}
+
+// Training forward: pooled[g] (zero-initialised by the caller) += the messages of all edges, weights given.
+void edge_tp_forward(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor> cgs,
+                     std::vector<torch::Tensor> path_columns, std::vector<int64_t> weight_offsets,
+                     torch::Tensor weights, torch::Tensor senders, torch::Tensor receivers, torch::Tensor sh,
+                     std::vector<torch::Tensor> pooled) {
+  check_train(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, pooled, "pooled");
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "edge_tp_forward", [&] {
+    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, pooled, {},
+                           torch::Tensor(), {});
+  });
+}
+
+// Training backward: grad_weights (E, W) written whole, grad_nodes[g] (N, 2l+1, C) zero-initialised by the
+// caller.
+void edge_tp_backward(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor> cgs,
+                      std::vector<torch::Tensor> path_columns, std::vector<int64_t> weight_offsets,
+                      torch::Tensor weights, torch::Tensor senders, torch::Tensor receivers, torch::Tensor sh,
+                      std::vector<torch::Tensor> grad_pooled, torch::Tensor grad_weights,
+                      std::vector<torch::Tensor> grad_nodes) {
+  check_train(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, grad_pooled,
+              "grad_pooled");
+  check(grad_weights, "grad_weights", weights.scalar_type());
+  TORCH_CHECK(grad_weights.sizes() == weights.sizes(), "grad_weights must have the shape of weights");
+  for (size_t g = 0; g < nodes.size(); ++g) {
+    check(grad_nodes[g], "grad_nodes", weights.scalar_type());
+    TORCH_CHECK(grad_nodes[g].sizes() == nodes[g].sizes(), "grad_nodes must have the shape of nodes");
+  }
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "edge_tp_backward", [&] {
+    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, {},
+                           grad_pooled, grad_weights, grad_nodes);
+  });
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("edge_tp_pooled", &edge_tp_pooled, "tabulated channel-wise edge tensor product pooled onto receivers");
+  m.def("edge_tp_forward", &edge_tp_forward, "channel-wise edge tensor product with given per-edge weights");
+  m.def("edge_tp_backward", &edge_tp_backward, "gradients of edge_tp_forward for the weights and node features");
 }

@@ -1,0 +1,80 @@
+"""What the network is trained to predict (issue #13): target statistics for the model's output baseline and
+per-species scales, and the training pairs' augmentations.
+
+    target_rms(store, species, dt_fs, baseline)     global and per-species RMS of the network's targets
+    augment(frames, epoch, seed, settings)          time-reversed pairs and noisy inputs, reproducible
+
+Augmentations act on the frame dicts of the pair store (positions, velocities, target_displacement,
+target_velocity) before the graph is built, and draw from a generator seeded by (seed, epoch, frame index), so a
+resumed run sees the same pairs and the result does not depend on the number of ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["target_rms", "Augmentation", "augment"]
+
+
+def target_rms(store, species: list[int], dt_fs: float, baseline: str, max_frames: int = 256) -> dict:
+    """RMS of the targets as the network sees them (Δr − vΔt and v′ − v with the ballistic baseline), over all
+    atoms and per species, on up to `max_frames` training frames spread over the split."""
+    n = store.n_frames("train")
+    sums = np.zeros((len(species), 2))
+    counts = np.zeros(len(species))
+    for index in np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int)):
+        frame = store.frame("train", int(index))
+        d, v = _network_targets(frame, dt_fs, baseline)
+        rows = np.searchsorted(species, np.asarray(frame["species"]))
+        np.add.at(sums, rows, np.stack([(d ** 2).sum(-1), (v ** 2).sum(-1)], axis=1))
+        np.add.at(counts, rows, 3)
+    per_species = np.sqrt(sums / np.maximum(counts, 1)[:, None])
+    total = np.sqrt(sums.sum(0) / counts.sum())
+    return {"displacement_rms_A": float(total[0]), "velocity_rms_A_per_fs": float(total[1]),
+            "species_displacement_rms_A": per_species[:, 0].tolist(),
+            "species_velocity_rms_A_per_fs": per_species[:, 1].tolist()}
+
+
+def _network_targets(frame: dict, dt_fs: float, baseline: str):
+    d, v = np.asarray(frame["target_displacement"]), np.asarray(frame["target_velocity"])
+    if baseline == "ballistic":
+        v_in = np.asarray(frame["velocities"])
+        return d - v_in * dt_fs, v - v_in
+    return d, v
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """time_reversal: probability of training on the reversed pair (r + Δr, −v′) → (r, −v), valid for
+    time-reversible dynamics. noise_*: σ of Gaussian noise on the input positions / velocities; the target stays
+    the true next state, so the model learns to pull a perturbed configuration back (Sanchez-Gonzalez et al.
+    2020)."""
+
+    time_reversal: float = 0.0
+    noise_displacement_A: float = 0.0
+    noise_velocity_A_per_fs: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.time_reversal or self.noise_displacement_A or self.noise_velocity_A_per_fs)
+
+
+def augment(frames: list[dict], epoch: int, seed: int, settings: Augmentation) -> list[dict]:
+    """The frames as trained on this epoch (unchanged when nothing is switched on)."""
+    if not settings.active:
+        return frames
+    return [_augment_one(frame, epoch, seed, settings) for frame in frames]
+
+
+def _augment_one(frame: dict, epoch: int, seed: int, settings: Augmentation) -> dict:
+    rng = np.random.default_rng([int(seed), int(epoch), int(frame["index"]), 0x7A])
+    positions, velocities = np.asarray(frame["positions"]), np.asarray(frame["velocities"])
+    displacement, velocity = np.asarray(frame["target_displacement"]), np.asarray(frame["target_velocity"])
+    if rng.random() < settings.time_reversal:
+        positions, velocities, displacement, velocity = positions + displacement, -velocity, -displacement, -velocities
+    noise_r = rng.normal(0.0, settings.noise_displacement_A, positions.shape)
+    noise_v = rng.normal(0.0, settings.noise_velocity_A_per_fs, velocities.shape)
+    return {**frame, "positions": positions + noise_r, "velocities": velocities + noise_v,
+            "target_displacement": displacement - noise_r, "target_velocity": velocity}
