@@ -20,9 +20,9 @@ wheels for current torch; when they are missing this script puts two small stand
 temporary directory and used by this process only.
 
 float32 one-hot: the reference builds its one-hot species encoding with `.to(torch.float)`, float32 even when the
-default dtype is float64, and e3nn's generated code for the velocity embedding's tensor product (speed basis ⊗
-one-hot) then evaluates part of it in float32: that embedding carries ~1e-8 relative rounding in an otherwise
-float64 run (~1e-11 at the output of these tiny models). The fixtures hold the float64 computation the reference
+default dtype is float64, and the velocity embedding's e3nn tensor product (speed basis ⊗ one-hot) then comes
+out with float32-level rounding (measured ~1e-8 relative in that embedding, ~1e-11 at the output of these tiny
+models) in an otherwise float64 run. The fixtures hold the float64 computation the reference
 intends: every case runs with the one-hot cast to the default dtype (a patch of `OneHotAtomTypeEncoding.forward`
 in this process only). The stock float32-one-hot step is stored beside it (`stock_step_*`) so the tests can
 bound the difference too.
