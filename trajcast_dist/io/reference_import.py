@@ -49,6 +49,8 @@ def parse_type_map(text: str) -> dict[int, int]:
             z, t = (int(x) for x in item.split(":"))
         except ValueError:
             raise UserError(f"--type-map: {item!r} is not Z:TYPE (e.g. 1:0,8:1)") from None
+        if not 1 <= z <= 118:
+            raise UserError(f"--type-map: {z} is not an atomic number")
         if z in mapping:
             raise UserError(f"--type-map: atomic number {z} appears twice")
         mapping[z] = t
@@ -66,7 +68,7 @@ def import_reference_model(weights_path, architecture_path, type_map: dict[int, 
     arch = _read_architecture(architecture_path)
     state = _read_state(weights_path)
     kind = _model_kind(state, weights_path)
-    types = _species_types(type_map, arch)
+    _check_types(type_map, arch)
     species = sorted(type_map)
     config = _model_config(arch, state, dt_fs, periodic, architecture_path)
     config.validate(str(architecture_path))
@@ -75,7 +77,7 @@ def import_reference_model(weights_path, architecture_path, type_map: dict[int, 
     try:
         model = TrajCast(config, species)
         with torch.no_grad():
-            _Mapper(model, state, arch, kind, [types[z] for z in species]).fill()
+            _Mapper(model, state, arch, kind, [type_map[z] for z in species]).fill()
     finally:
         torch.set_default_dtype(previous)
     provenance = {"reference_model": kind, "weights": str(weights_path), "architecture": str(architecture_path),
@@ -119,12 +121,11 @@ def _model_kind(state: dict, path) -> str:
                     "does not import yet)")
 
 
-def _species_types(type_map: dict[int, int], arch: dict) -> dict[int, int]:
+def _check_types(type_map: dict[int, int], arch: dict) -> None:
     n = int(arch.get("num_chem_elements", 0))
     if sorted(type_map.values()) != list(range(n)):
         raise UserError(f"--type-map gives types {sorted(type_map.values())} but the model has "
                         f"num_chem_elements = {n}: map each of the types 0..{n - 1} to one atomic number")
-    return type_map
 
 
 def _model_config(arch: dict, state: dict, dt_fs: float, periodic: bool, where) -> ModelConfig:
@@ -179,8 +180,13 @@ def _gate_activation(arch: dict, channels: int, lmax: int, where) -> str:
 
 
 def _target(state: dict, kind: str) -> list[float] | None:
+    """The conservation layer's target total momentum (its buffer, as the reference loads it), or None."""
     values = [v for k, v in state.items() if k.endswith(f"onservation.net_{kind}_mom")]
-    return values[0].tolist() if values and values[0].numel() == 3 else None
+    if not values or values[0].numel() == 0:
+        return None
+    if values[0].numel() != 3:
+        raise UserError(f"the weights' net_{kind}_mom has {values[0].numel()} values; expected 3 (or none)")
+    return values[0].tolist()
 
 
 class _Mapper:
@@ -238,8 +244,7 @@ class _Mapper:
             ref_in = o3.Irreps(f"{s + self.model.velocity_embedding.dim}x0e") + self.sh[1:]
             ref_out = (self.sh * c).sort().irreps.simplify()
             blocks = _linear_blocks(ref_in.simplify(), ref_out, self.weight(f"{self.body}LinearInit.linear.weight"))
-            scalar = blocks[("0e", "0e")]
-            blocks[("0e", "0e")] = scalar[rows]
+            blocks[("0e", "0e")] = blocks[("0e", "0e")][rows]
         else:
             ref_out = o3.Irreps(f"{c}x0e")
             blocks = _linear_blocks(o3.Irreps(f"{s}x0e"), ref_out,
@@ -282,32 +287,18 @@ class _Mapper:
 
     def _mlp(self, module, prefix: str, ref_paths: list, ref_in: o3.Irreps, input_scale: float = 1.0,
              output_scale: float = 1.0) -> None:
-        """e3nn FullyConnectedNet (W/√fan-in, normalised SiLU) → our plain MLP; output columns permuted by path."""
+        """e3nn FullyConnectedNet (x @ W/√fan-in, then c·SiLU) → our plain MLP: each matrix takes 1/√fan-in and
+        the factor on its input (c, or `input_scale` for the first); the last one's columns permuted by path."""
         linears = [m for m in module.mlp if isinstance(m, nn.Linear)]
         weights = [self.weight(f"{prefix}.layer{i}.weight") for i in range(len(linears))]
         if f"{prefix}.layer{len(linears)}.weight" in self.state:
             raise UserError(f"{prefix} has more layers than the architecture's MLP widths")
-        for i, (ours, ref) in enumerate(zip(linears[:-1], weights[:-1])):
-            scale = (input_scale if i == 0 else self.silu_scale) / math.sqrt(ref.shape[0])
+        scales = [input_scale / math.sqrt(w.shape[0]) if i == 0 else self.silu_scale / math.sqrt(w.shape[0])
+                  for i, w in enumerate(weights)]
+        for ours, ref, scale in zip(linears[:-1], weights[:-1], scales):
             ours.weight.copy_(ref.T * scale)
-        last, ref = linears[-1], weights[-1]
-        columns, start = {}, 0
-        for ins, key in zip(_reference_tp(ref_in, self.sh, ref_paths).instructions, ref_paths):
-            columns[key] = (start, ins)
-            start += math.prod(ins.path_shape)
-        if start != ref.shape[1]:
-            raise UserError(f"{prefix} gives {ref.shape[1]} path weights where the architecture has {start}")
-        out = torch.zeros_like(last.weight)
-        scale = (self.silu_scale if len(linears) > 1 else input_scale) / math.sqrt(ref.shape[0]) * output_scale
-        tp, offset = module.tp.tp, 0
-        for ins, key in zip(tp.instructions, _path_keys(tp)):
-            size = math.prod(ins.path_shape)
-            if key in columns:
-                start, ref_ins = columns[key]
-                out[offset:offset + size] = ref[:, start:start + size].T * (scale * ref_ins.path_weight
-                                                                           / ins.path_weight)
-            offset += size
-        last.weight.copy_(out)
+        path_weights = weights[-1].T * (scales[-1] * output_scale)  # (reference path weights, hidden width)
+        linears[-1].weight.copy_(_permute_paths(path_weights, ref_in, ref_paths, module.tp.tp, self.sh, prefix))
 
     def _residual(self, residual, key: str, irreps_in: o3.Irreps, irreps_out: o3.Irreps, h_scale: float) -> None:
         """Reference: h ⊗ one-hot (fully connected) → ours: one linear map per species."""
@@ -317,7 +308,7 @@ class _Mapper:
         for ours, ref in enumerate(self.types):
             dense = tp(torch.eye(irreps_in.dim), _one_hot(ref, s, irreps_in.dim))
             blocks = {}
-            for (mul, ir), rows in zip(irreps_in, irreps_in.slices()):
+            for (_, ir), rows in zip(irreps_in, irreps_in.slices()):
                 out = irreps_out.slices()[[i for _, i in irreps_out].index(ir)]
                 blocks[(str(ir), str(ir))] = dense[rows, out][:: ir.dim, :: ir.dim]
             _set_linear(residual.linears[ours], _irrep_keys(residual.irreps_in), blocks, key, scale=h_scale)
@@ -348,6 +339,25 @@ def _reference_paths(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, lmax: int):
     irreps, permutation, _ = o3.Irreps(blocks).sort()
     order = sorted(range(len(keys)), key=lambda k: permutation[k])
     return [keys[k] for k in order], irreps
+
+
+def _permute_paths(rows: torch.Tensor, ref_in: o3.Irreps, ref_paths: list, tp, irreps_sh: o3.Irreps,
+                   where: str) -> torch.Tensor:
+    """Rows of the reference's path weights in our tensor product's order (zero for paths it lacks), corrected by
+    the ratio of the two path normalisations."""
+    blocks, start = {}, 0
+    for ins, key in zip(_reference_tp(ref_in, irreps_sh, ref_paths).instructions, ref_paths):
+        size = math.prod(ins.path_shape)
+        blocks[key] = rows[start:start + size] * ins.path_weight
+        start += size
+    if start != rows.shape[0]:
+        raise UserError(f"{where} gives {rows.shape[0]} path weights where the architecture has {start}")
+    ours = []
+    for ins, key in zip(tp.instructions, _path_keys(tp)):
+        block = blocks.get(key)
+        ours.append(rows.new_zeros(math.prod(ins.path_shape), rows.shape[1]) if block is None else
+                    block / ins.path_weight)
+    return torch.cat(ours)
 
 
 def _reference_tp(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, keys: list):
