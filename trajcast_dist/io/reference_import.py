@@ -227,7 +227,8 @@ class _Mapper:
         bessel.frequencies.copy_(roots / bessel.cutoff_A)
 
     def _velocity_embedding(self) -> None:
-        """Reference: √M/1.12 exp(−(Δv/spacing)²) ⊗ one-hot (fully connected); ours: exp(−Δv²/2σ²) per species."""
+        """Reference: √M/1.12 exp(−(Δv/spacing)²) ⊗ one-hot (fully connected); ours: exp(−Δv²/2σ²) mixed by one
+        matrix per species."""
         emb = self.model.velocity_embedding
         m, s = emb.dim, len(self.types)
         tp = o3.FullyConnectedTensorProduct(f"{m}x0e", f"{s}x0e", f"{m}x0e")
@@ -388,8 +389,8 @@ def _linear_blocks(irreps_in: o3.Irreps, irreps_out: o3.Irreps, flat: torch.Tens
         raise UserError(f"a reference linear map has {flat.numel()} weights where {irreps_in} → {irreps_out} needs "
                         f"{linear.weight_numel}: the architecture file does not match the weights")
     in_keys = in_keys or _irrep_keys(irreps_in)
-    return {(in_keys[ins.i_in], str(irreps_out[ins.i_out].ir)): ins.path_weight * linear.weight_view_for_instruction(i, flat)
-            for i, ins in enumerate(linear.instructions)}
+    return {(in_keys[ins.i_in], str(irreps_out[ins.i_out].ir)):
+            ins.path_weight * linear.weight_view_for_instruction(i, flat) for i, ins in enumerate(linear.instructions)}
 
 
 def _set_linear(linear, in_keys: list, blocks: dict, where: str, scale: float = 1.0) -> None:

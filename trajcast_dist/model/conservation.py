@@ -73,7 +73,8 @@ class Conservation(nn.Module):
 
     def _restore_angular_momentum(self, velocity, positions, velocity_in, displacement, masses, batch, n_graphs,
                                   total_mass, com_moved, reducer):
-        """v ← v − ω × (r′ − r′_com) with I ω = L′ − L (each about its own centre of mass; new positions for L′, I)."""
+        """v ← v − ω × (r′ − r′_com) with I ω = L′ − L, each about its own centre of mass (new positions for L′
+        and I; L may be a configured target)."""
         m = masses.unsqueeze(-1)
         com = reducer.sum(_per_graph(m * positions, batch, n_graphs)) / total_mass
         new_positions = positions + displacement
