@@ -45,6 +45,17 @@ class ModelConfig:
     per_species_scale: bool = False
     species_displacement_rms_A: list[float] | None = None  # per species; set from the training data
     species_velocity_rms_A_per_fs: list[float] | None = None
+    # Options that let models trained with the reference implementation (IBM/trajcast) run here exactly;
+    # the defaults are this project's own choices, so existing model files keep their numbers.
+    gate_activation: str = "sigmoid"  # activation of the gates of l > 0 features: sigmoid or silu (reference)
+    bessel_epsilon_A: float = 0.0  # Bessel basis divides by (r + ε); the reference uses 1e-5
+    velocity_basis: str = "endpoints"  # speed Gaussians: "endpoints" (centres on [0, v_max], σ = spacing) or
+    # "interior" (the reference's e3nn soft_one_hot_linspace layout: centres inside (0, v_max), σ = spacing/√2)
+    velocity_max_A_per_fs: float | None = None  # explicit v_max; null: velocity_max_factor × v_RMS rule
+    conserve_ang_mom: bool | None = None  # restore the angular momentum; null: only for isolated molecules
+    com_displacement: str = "remove"  # "remove" always, or "remove_if_zero_momentum" (reference rule)
+    net_lin_mom: list[float] | None = None  # target total momentum (amu·Å/fs); null: the input's
+    net_ang_mom: list[float] | None = None  # target total angular momentum (amu·Å²/fs); null: the input's
 
     def validate(self, where: str) -> None:
         positive = ("cutoff_A", "num_bessel", "cutoff_p", "num_velocity_gaussians", "velocity_max_factor",
@@ -73,6 +84,23 @@ class ModelConfig:
                             "(e.g. 64x0e+64x1o)") from None
         if o3.Irrep("1o") not in [ir for _, ir in irreps]:
             raise UserError(f"{where}: model.hidden_irreps must contain 1o vectors for the readout")
+        self._validate_reference_options(where)
+
+    def _validate_reference_options(self, where: str) -> None:
+        choices = {"gate_activation": ("sigmoid", "silu"), "velocity_basis": ("endpoints", "interior"),
+                   "com_displacement": ("remove", "remove_if_zero_momentum")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{where}: model.{name} = {getattr(self, name)!r}; choose {' or '.join(allowed)}")
+        if self.bessel_epsilon_A < 0:
+            raise UserError(f"{where}: model.bessel_epsilon_A = {self.bessel_epsilon_A} must be ≥ 0")
+        if self.velocity_max_A_per_fs is not None and self.velocity_max_A_per_fs <= 0:
+            raise UserError(f"{where}: model.velocity_max_A_per_fs = {self.velocity_max_A_per_fs} must be > 0 "
+                            "(or null)")
+        for name in ("net_lin_mom", "net_ang_mom"):
+            value = getattr(self, name)
+            if value is not None and len(value) != 3:
+                raise UserError(f"{where}: model.{name} = {value} must be three numbers (x, y, z) or null")
 
 
 @dataclass

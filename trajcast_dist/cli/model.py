@@ -1,4 +1,5 @@
-"""`trajcast-dist model init|info|list`: make a freshly initialised model, inspect a model file, list shipped ones."""
+"""`trajcast-dist model init|import|info|list`: make a freshly initialised model, import one trained with the
+reference implementation (IBM/trajcast), inspect a model file, list shipped ones."""
 
 import torch
 from ase.data import atomic_numbers, chemical_symbols
@@ -17,13 +18,23 @@ def add_arguments(parser) -> None:
     init.add_argument("--seed", type=int, default=0)
     init.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     init.add_argument("--overwrite", action="store_true")
+    imp = sub.add_parser("import", help="convert a model trained with the reference implementation (IBM/trajcast)")
+    imp.add_argument("weights", help="the reference model's state dict (torch.save(model.state_dict()))")
+    imp.add_argument("--architecture", required=True, help="the reference architecture YAML it was built from")
+    imp.add_argument("--type-map", required=True,
+                     help="atomic number:reference atom type for every type, e.g. 1:0,8:1 (its type_mapper)")
+    imp.add_argument("--dt", type=float, required=True, help="the time step Δt the model was trained for, in fs")
+    imp.add_argument("--out", required=True, help="model file to write (.pt)")
+    imp.add_argument("--isolated", action="store_true",
+                     help="the model is for isolated molecules (pbc=False structures); default: periodic")
+    imp.add_argument("--overwrite", action="store_true")
     info = sub.add_parser("info", help="species, cutoff, Δt, dtype and weight count of a model file")
     info.add_argument("model", nargs="?", help="model file (default: the shipped default)")
     sub.add_parser("list", help="models shipped with the package")
 
 
 def run(args) -> int:
-    return {"init": _init, "info": _info, "list": _list}[args.action](args)
+    return {"init": _init, "import": _import, "info": _info, "list": _list}[args.action](args)
 
 
 def parse_species(text: str) -> list[int]:
@@ -51,6 +62,22 @@ def _init(args) -> int:
     save_model(args.out, model, {"trained": False, "provenance": {"config": str(args.config), "seed": args.seed}})
     print(f"wrote untrained model {args.out}: {model.num_weights():,} weights, species "
           f"{','.join(chemical_symbols[z] for z in species)}")
+    return 0
+
+
+def _import(args) -> int:
+    from trajcast_dist.io.atomic import check_writable
+    from trajcast_dist.io.checkpoint import save_model
+    from trajcast_dist.io.reference_import import import_reference_model, parse_type_map
+
+    check_writable(args.out, args.overwrite, "model file")
+    if args.dt <= 0:
+        raise UserError(f"--dt {args.dt} must be > 0 (fs)")
+    model, provenance = import_reference_model(args.weights, args.architecture, parse_type_map(args.type_map),
+                                               args.dt, periodic=not args.isolated)
+    save_model(args.out, model, {"trained": True, "provenance": provenance})
+    print(f"wrote {args.out}: {provenance['reference_model']} from {args.weights}, {model.num_weights():,} weights, "
+          f"species {','.join(chemical_symbols[z] for z in model.species)}, Δt={args.dt} fs")
     return 0
 
 

@@ -73,13 +73,17 @@ class SpeciesResidual(nn.Module):
         return out
 
 
-def gate_for(hidden: o3.Irreps) -> Gate:
-    """Gate of the paper: SiLU on even scalars, tanh on odd scalars, sigmoid-gated l > 0 features."""
+GATE_ACTIVATIONS = {"sigmoid": torch.sigmoid, "silu": torch.nn.functional.silu}
+
+
+def gate_for(hidden: o3.Irreps, gate_activation: str = "sigmoid") -> Gate:
+    """Gate of the paper: SiLU on even scalars, tanh on odd scalars, l > 0 features scaled by activated even
+    scalars (sigmoid here; the reference implementation's default is SiLU)."""
     scalars = o3.Irreps([(mul, ir) for mul, ir in hidden if ir.l == 0])
     gated = o3.Irreps([(mul, ir) for mul, ir in hidden if ir.l > 0])
     acts = [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars]
     gates = o3.Irreps(f"{gated.num_irreps}x0e")
-    return Gate(scalars, acts, gates, [torch.sigmoid], gated)
+    return Gate(scalars, acts, gates, [GATE_ACTIVATIONS[gate_activation]], gated)
 
 
 class InteractionLayer(nn.Module):
@@ -90,10 +94,10 @@ class InteractionLayer(nn.Module):
     """
 
     def __init__(self, backend, irreps_in, hidden, irreps_sh, lmax, num_species, radial_dim, velocity_dim,
-                 mlp_hidden, avg_num_neighbors: float):
+                 mlp_hidden, avg_num_neighbors: float, gate_activation: str = "sigmoid"):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
-        self.gate = gate_for(o3.Irreps(hidden))
+        self.gate = gate_for(o3.Irreps(hidden), gate_activation)
         self.irreps_out = self.gate.irreps_out
         self.edge_tp = EdgeTensorProduct(backend, self.irreps_in, irreps_sh, lmax, radial_dim, mlp_hidden)
         self.linear_message = backend.Linear(self.edge_tp.irreps_out, self.irreps_out)

@@ -23,7 +23,9 @@ _LOCAL = LocalReducer()
 
 
 def velocity_max(species: list[int], config: ModelConfig) -> float:
-    """v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element (paper Methods)."""
+    """v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element (paper Methods), unless given explicitly."""
+    if config.velocity_max_A_per_fs is not None:
+        return float(config.velocity_max_A_per_fs)
     lightest = float(units.masses_amu(species).min())
     return config.velocity_max_factor * units.mb_vrms_A_per_fs(lightest, config.temperature_K)
 
@@ -56,16 +58,17 @@ class TrajCast(nn.Module):
         num_species = len(self.species)
         hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
-        self.radial = RadialEmbedding(config.cutoff_A, config.num_bessel, config.cutoff_p, config.bessel_trainable)
+        self.radial = RadialEmbedding(config.cutoff_A, config.num_bessel, config.cutoff_p, config.bessel_trainable,
+                                      config.bessel_epsilon_A)
         self.velocity_embedding = VelocityGaussians(num_species, velocity_max(self.species, config),
-                                                    config.num_velocity_gaussians)
+                                                    config.num_velocity_gaussians, config.velocity_basis)
         embed_in = o3.Irreps(f"{num_species + config.num_velocity_gaussians}x0e") + self.irreps_sh[1:]
         self.embedding = backend.Linear(embed_in, hidden)
         layers, irreps = [], hidden
         for _ in range(config.num_layers):
             layer = InteractionLayer(backend, irreps, hidden, self.irreps_sh, config.lmax, num_species,
                                      self.radial.dim, self.velocity_embedding.dim, config.mlp_hidden,
-                                     config.avg_num_neighbors)
+                                     config.avg_num_neighbors, config.gate_activation)
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
@@ -77,7 +80,7 @@ class TrajCast(nn.Module):
                                 f"species_velocity_rms_A_per_fs with {num_species} values (set from the training data)")
         self.readout = Readout(backend, irreps, config.displacement_rms_A, config.velocity_rms_A_per_fs, num_species,
                                species_rms)
-        self.conservation = Conservation(config.periodic)
+        self.conservation = Conservation.from_config(config)
         self.register_buffer("atomic_numbers", torch.tensor(self.species, dtype=torch.long))
 
     @property
