@@ -41,6 +41,10 @@ def main() -> None:
     parser.add_argument("--skip-ps", type=float, default=2.0, help="equilibration dropped from both trajectories")
     parser.add_argument("--ranks", type=int, default=1)
     parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--start", default="md", choices=["md", "lattice"],
+                        help="md: the reference's first (equilibrated) frame with its velocities; lattice: water "
+                             "molecules in random orientations on a cubic lattice (what a user builds with ASE or "
+                             "packmol), velocities from Maxwell–Boltzmann (water only)")
     parser.add_argument("--out", default="runs/validation")
     args = parser.parse_args()
     out = Path(args.out)
@@ -51,7 +55,12 @@ def main() -> None:
     print((out / "evaluate.log").read_text())
     start = out / "start.xyz"
     import ase.io
-    ase.io.write(start, ase.io.read(args.reference, index=0))  # an equilibrated MD frame with its velocities
+    if args.start == "lattice":
+        from trajcast_dist.structures import water_box
+
+        ase.io.write(start, water_box(seed=1))
+    else:
+        ase.io.write(start, ase.io.read(args.reference, index=0))  # an equilibrated MD frame with its velocities
     forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
                 "--temperature", "300", "--tau", str(args.tau), "--stride", "1", "--fast", "--dtype", args.dtype,
                 "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1"]
