@@ -19,22 +19,30 @@ from torch import nn
 
 from trajcast_dist.model import cpu_kernel as fused
 from trajcast_dist.model.grouped import GroupedChannelwiseTP
-from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct, VelocityTensorProduct
+from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct
 
 __all__ = ["GroupedEdgeTensorProduct", "GroupedVelocityTensorProduct", "SplitLinear", "use_fast_training",
            "uses_fast_training"]
 
 
-class GroupedEdgeTensorProduct(nn.Module):
-    """Paper eq. 2 pooled onto receivers: Σ_j MLP_e(R(r_ij)) ⊙ (h_j ⊗ Y(r̂_ij)); same weights as `exact`."""
+class _GroupedProduct(nn.Module):
+    """What both products take from the exact module: its `tp` and `mlp` (same parameters and state dict), its
+    irreps, the grouped contraction, and the exact module itself for `use_exact`."""
 
-    def __init__(self, exact: EdgeTensorProduct, cpu_kernel: bool = True):
+    def __init__(self, exact: nn.Module):
         super().__init__()
         self.tp, self.mlp = exact.tp, exact.mlp
         self.irreps_in, self.irreps_out = exact.irreps_in, exact.irreps_out
         self.grouped = GroupedChannelwiseTP(exact.tp)
-        self.cpu_kernel = bool(cpu_kernel)
         self.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
+
+
+class GroupedEdgeTensorProduct(_GroupedProduct):
+    """Paper eq. 2 pooled onto receivers: Σ_j MLP_e(R(r_ij)) ⊙ (h_j ⊗ Y(r̂_ij)); same weights as `exact`."""
+
+    def __init__(self, exact: EdgeTensorProduct, cpu_kernel: bool = True):
+        super().__init__(exact)
+        self.cpu_kernel = bool(cpu_kernel)
 
     def pooled(self, h: torch.Tensor, edges: EdgeInputs) -> torch.Tensor:
         senders, receivers = edges.edge_index
@@ -52,15 +60,8 @@ class GroupedEdgeTensorProduct(nn.Module):
                 and fused.edge_kernel() is not None)
 
 
-class GroupedVelocityTensorProduct(nn.Module):
+class GroupedVelocityTensorProduct(_GroupedProduct):
     """Paper eq. 3: m_i ⊗ Y(v̂_i) with weights MLP_v(R(v_i, Z_i)); same weights as `exact`."""
-
-    def __init__(self, exact: VelocityTensorProduct):
-        super().__init__()
-        self.tp, self.mlp = exact.tp, exact.mlp
-        self.irreps_in, self.irreps_out = exact.irreps_in, exact.irreps_out
-        self.grouped = GroupedChannelwiseTP(exact.tp)
-        self.exact = [exact]
 
     def forward(self, m, velocity_sh, velocity_embedding, edges: EdgeInputs | None = None):
         weights = _grouped_weights(self.mlp, velocity_embedding, self.grouped.weight_columns)
