@@ -150,7 +150,12 @@ def first_peak(r_A, g) -> tuple[float, float]:
     return float(r_A[k]), float(g[k])
 
 
-def rdf_deviation(r_A, g, g_ref) -> float:
-    """∫|g − g_ref| dr / ∫ g_ref dr on a shared grid (module docstring)."""
-    g, g_ref = np.asarray(g), np.asarray(g_ref)
+def rdf_deviation(r_A, g, g_ref, r_ref_A=None) -> float:
+    """∫|g − g_ref| dr / ∫ g_ref dr (module docstring) on `r_A`; a reference on another grid `r_ref_A` (e.g. from
+    a reference-curves file) is interpolated onto it over the range both cover."""
+    r_A, g, g_ref = np.asarray(r_A), np.asarray(g), np.asarray(g_ref)
+    same_grid = r_ref_A is None or (len(r_ref_A) == len(r_A) and np.allclose(r_ref_A, r_A, rtol=1e-6, atol=0))
+    if not same_grid:  # (a grid read back from a file differs from the computed one in the last digits)
+        inside = r_A <= np.asarray(r_ref_A)[-1]
+        r_A, g, g_ref = r_A[inside], g[inside], np.interp(r_A[inside], r_ref_A, g_ref)
     return float(np.trapezoid(np.abs(g - g_ref), r_A) / np.trapezoid(g_ref, r_A))
