@@ -1,11 +1,10 @@
 """Models shipped inside the package (no download at run time). Each `NAME.pt` has a card `NAME.md`."""
 
-import json
 from pathlib import Path
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["shipped_models", "default_model_path", "reference_observables", "DEFAULT_MODEL", "WATER_192_MD"]
+__all__ = ["shipped_models", "default_model_path", "reference_curves", "DEFAULT_MODEL", "WATER_192_MD"]
 
 DEFAULT_MODEL = "water_dt5"
 _HERE = Path(__file__).parent
@@ -25,7 +24,8 @@ def default_model_path() -> Path:
     return models[DEFAULT_MODEL]
 
 
-def reference_observables(name: str = DEFAULT_MODEL) -> dict | None:
-    """MD observables the shipped model was validated against (`NAME.reference.json`), or None."""
+def reference_curves(name: str = DEFAULT_MODEL) -> Path | None:
+    """The MD reference-curves file (`NAME.reference.json`, analysis.reference) the model is judged against, or
+    None; its card says which MD run made it."""
     path = _HERE / f"{name}.reference.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return path if path.is_file() else None
