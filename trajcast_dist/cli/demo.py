@@ -84,8 +84,7 @@ def _model(out: Path):
     if DEFAULT_MODEL in shipped:
         return shipped[DEFAULT_MODEL], True
     path = out / "untrained_tiny.pt"
-    config = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
-    subprocess.run(["trajcast-dist", "model", "init", "--config", str(config), "--species", "H,O", "--out",
+    subprocess.run(["trajcast-dist", "model", "init", "--config", "tiny", "--species", "H,O", "--out",
                     str(path)], check=True)
     return path, False
 

@@ -11,7 +11,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     init = sub.add_parser("init", help="write a freshly initialised (untrained) model")
-    init.add_argument("--config", required=True, help="YAML config (configs/water.yaml, configs/tiny.yaml)")
+    init.add_argument("--config", required=True,
+                      help="YAML config path, or a shipped name: water, tiny, water_cpu, quartz_cpu")
     init.add_argument("--species", required=True, help="comma-separated elements, e.g. H,O")
     init.add_argument("--out", required=True, help="model file to write (.pt)")
     init.add_argument("--seed", type=int, default=0)

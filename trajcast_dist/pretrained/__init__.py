@@ -20,7 +20,7 @@ def default_model_path() -> Path:
     models = shipped_models()
     if DEFAULT_MODEL not in models:
         raise UserError("no default model is shipped in this version; pass --model FILE "
-                        "(make one with `trajcast-dist model init --config configs/tiny.yaml --species H,O --out m.pt`)")
+                        "(make one with `trajcast-dist model init --config tiny --species H,O --out m.pt`)")
     return models[DEFAULT_MODEL]
 
 
