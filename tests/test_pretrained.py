@@ -32,6 +32,15 @@ def test_md_reference_curves_ship_beside_the_card_and_look_like_water():
     assert 1.5 < curves["msd"].D["O"] < 4.0 and abs(curves["temperature"].mean_K - 300.0) < 5.0
 
 
+def test_model_list_says_where_the_validation_numbers_come_from(capsys):
+    from trajcast_dist.cli.main import main
+
+    assert main(["model", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert "water_dt5 (default)" in printed and "water_dt5.md" in printed
+    assert f"{reference_curves()}: LAMMPS SPC/Fw NVT-CSVR" in printed
+
+
 def test_demo_box_forecast_stays_within_temperature_bounds(tmp_path):
     import ase.io
 

@@ -88,4 +88,19 @@ def _list(args) -> int:
         mark = " (default)" if name == DEFAULT_MODEL else ""
         species = ",".join(chemical_symbols[z] for z in meta["species"])
         print(f"{name}{mark}: {species}, Δt={meta['dt_fs']} fs, cutoff={meta['cutoff_A']} Å, {path}")
+        _provenance(name, path)
     return 0
+
+
+def _provenance(name: str, path) -> None:
+    """Where the model's validation numbers come from: its card and the MD run it is judged against."""
+    from trajcast_dist.analysis.reference import read_reference_curves
+    from trajcast_dist.pretrained import reference_curves
+
+    card = path.with_suffix(".md")
+    if card.is_file():
+        print(f"  card       {card} (training data, test errors, validation against MD; "
+              "measurements in docs/validation.md of the source repository)")
+    curves = reference_curves(name)
+    if curves:
+        print(f"  MD curves  {curves}: {read_reference_curves(curves)['source']}")
