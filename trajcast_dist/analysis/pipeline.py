@@ -27,7 +27,7 @@ from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartitio
                                                 species_temperatures, temperature_statistics)
 from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
 from trajcast_dist.analysis.vdos import at_resolution_of, cosine_overlap, overlap_score, vibrational_dos
-from trajcast_dist.analysis.verdict import TOLERANCES, judge, overall_verdict
+from trajcast_dist.analysis.verdict import TOLERANCES, Verdict, judge, overall_verdict
 from trajcast_dist.errors import UserError
 
 __all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
@@ -137,12 +137,10 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
 def format_summary(summary: dict) -> str:
     """Side-by-side table (forecast | reference | comparison | verdict) of the numbers in summary.json, the
     notes, and the overall verdict as the last line."""
-    verdicts = {v["key"]: v for v in summary.get("verdicts", [])}
+    verdicts = {v["key"]: Verdict(**v) for v in summary.get("verdicts", [])}
 
     def verdict(key: str) -> str:
-        v = verdicts.get(key)
-        return "" if v is None else (f"{v['status']} ({v['reason']})" if v["reason"] else
-                                     f"{v['status']} ({v['tolerance']})")
+        return verdicts[key].cell() if key in verdicts else ""
 
     rows = [("quantity", "forecast", "reference", "comparison", "verdict")]
     sets = [summary["forecast"], summary.get("reference")]

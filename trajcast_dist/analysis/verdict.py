@@ -49,6 +49,7 @@ class Verdict:
     reason: str = ""  # why not judged
 
     def cell(self) -> str:
+        """The summary table's verdict column: the status and the rule applied, or why there is none."""
         return f"{self.status} ({self.reason})" if self.status == NOT_JUDGED else f"{self.status} ({self.tolerance})"
 
 
