@@ -94,7 +94,8 @@ PICTURES = {
     "rdf.png": "g(r) per pair, forecast solid, MD dashed (to 6.2 Å, half its smaller box): peaks at the same r "
                "and height; flat at 1 out to the right edge (no spike there)",
     "vdos.png": "VACF (top) and vibrational spectrum (bottom) per element, MD at the forecast's resolution: the "
-                "same bands (librations < 1000 cm⁻¹, H–O–H bend ≈ 1650 cm⁻¹)",
+                "same bands (librations < 1000 cm⁻¹, bend ≈ 1500 cm⁻¹, O–H stretch folded to ≈ 3050 cm⁻¹ by the "
+                "3336 cm⁻¹ Nyquist limit of 5 fs frames)",
     "msd.png": "mean squared displacement per element: on MD's curve (this short run shows only its start)",
     "temperature.png": "T(t), p(T) against the canonical law, and T per element: H and O on one line "
                        "(equipartition; MD's p(T) is wider, it has 8× fewer atoms)",
