@@ -138,3 +138,33 @@ def test_molecule_gets_3n_minus_6_dof_and_dihedral_profile(tmp_path):
     assert "rdf" not in summary and "diffusion" not in summary
     assert abs(abs(summary["dihedral"]["0-1-2-3"]["forecast"]["minimum_deg"]) - 60.0) < 10.0
     assert (tmp_path / "out" / "dihedral.png").exists() and (tmp_path / "out" / "vdos.png").exists()
+
+
+def test_exported_reference_curves_stand_in_for_the_md_trajectory(files, tmp_path, capsys):
+    """`analyze MD --export-reference F` then `analyze forecast --reference F`: the numbers and verdicts of a
+    comparison with the MD trajectory itself, up to the file's 6-digit rounding; a short forecast too."""
+    curves = tmp_path / "md.json"
+    export = ["analyze", str(files["reference"]), "--out", str(tmp_path / "md"), "--quiet",
+              "--export-reference", str(curves), "--export-source", "test MD run"]
+    assert main(export) == 0
+    assert 0 < curves.stat().st_size < 200_000
+    short = write_water_like(tmp_path / "short.xyz", 5, n_frames=60)
+    for forecast in (files["forecast"], short):
+        direct = analyze(forecast, [files["reference"]], out_dir=tmp_path / "direct", progress=False,
+                         overwrite=True, blocks=3)
+        via = analyze(forecast, [curves], out_dir=tmp_path / "via", progress=False, overwrite=True, blocks=3)
+        assert via["reference"]["source"] == "test MD run"
+        for pair, entry in direct["rdf"].items():
+            assert via["rdf"][pair]["reference"]["peak_g"] == pytest.approx(entry["reference"]["peak_g"], rel=1e-5)
+            assert via["rdf"][pair]["deviation"] == pytest.approx(entry["deviation"], rel=1e-4)
+        for element, entry in direct["vdos"].items():
+            assert via["vdos"][element]["overlap"] == pytest.approx(entry["overlap"], abs=1e-4)
+        assert via["diffusion"]["O"]["reference"]["D"] != direct["diffusion"]["O"]["reference"]["D"]  # 4 vs 3 blocks
+        assert via["temperature"]["reference"]["species_mean_K"] == pytest.approx(
+            direct["temperature"]["reference"]["species_mean_K"])
+        assert [v["key"] for v in via["verdicts"]] == [v["key"] for v in direct["verdicts"]]
+        assert format_summary(via).splitlines()[-1] == via["verdict"] and via["verdict"].startswith("verdict: ")
+        assert {"rdf.png", "vdos.png", "msd.png", "temperature.png"} <= {p.name for p in (tmp_path / "via").iterdir()}
+    assert main([*export[:3], str(tmp_path / "md2"), *export[4:]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "md.json" in err and "--overwrite" in err

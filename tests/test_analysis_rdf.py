@@ -59,3 +59,24 @@ def test_rdf_deviation_is_zero_for_identical_and_positive_otherwise():
     g = 1 + np.exp(-(r - 3) ** 2)
     assert rdf_deviation(r, g, g) == 0.0
     assert rdf_deviation(r, 1.1 * g, g) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("jitter_A", [0.0, 1e-9])
+def test_replicas_at_r_max_are_outside_the_half_open_last_bin(jitter_A):
+    """A 2×2×2 supercell of an 8 Å box: r_max = 8 Å and every atom's six replicas sit exactly there (or, with
+    extxyz-like rounding, a hair either side). They belong to no bin: the last bin holds only d < r_max."""
+    rng = np.random.default_rng(4)
+    small = np.round(rng.random((12, 3)) * 8.0 * 64) / 64       # exact binary fractions: replicas exactly at 8 Å
+    shifts = 8.0 * np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    positions = (small[None] + shifts).reshape(-1, 3) + rng.normal(scale=jitter_A, size=(96, 3))
+    numbers = np.tile(np.array([8] * 4 + [1] * 8), 8)
+    cell = np.eye(3) * 16.0
+    result = radial_distribution([(positions, cell)], numbers, r_max_A=8.0, bins=40)
+    delta = positions[None] - positions[:, None]
+    d = np.linalg.norm(delta - 16.0 * np.round(delta / 16.0), axis=-1)
+    for label, (a, b) in (("O-O", (8, 8)), ("O-H", (8, 1)), ("H-H", (1, 1))):
+        mask = np.outer(numbers == a, numbers == b) & (d > 0) & (d < 8.0 - 1e-6)
+        n_a = np.count_nonzero(numbers == a)
+        assert result.coordination[label][-1] * n_a == pytest.approx(np.count_nonzero(mask)), label
+        in_last_bin = np.diff(result.coordination[label][-2:])[0] * n_a
+        assert in_last_bin == pytest.approx(np.count_nonzero(mask & (d >= result.edges_A[-2]))), label

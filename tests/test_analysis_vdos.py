@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import erfc
 
-from trajcast_dist.analysis.vdos import (THZ_TO_CM1, cosine_overlap, overlap_score, velocity_autocorrelation,
-                                         vibrational_dos)
+from trajcast_dist.analysis.vdos import (THZ_TO_CM1, at_resolution_of, cosine_overlap, overlap_score,
+                                         velocity_autocorrelation, vibrational_dos)
 
 
 def oscillators(frequencies_THz, n_frames, dt_fs, seed=0):
@@ -62,3 +62,20 @@ def test_overlap_uses_only_the_common_resolvable_range():
     coarse = np.linspace(0, 50, 201)
     spectrum = np.exp(-0.5 * ((fine - 20) / 3) ** 2) + (fine > 60)   # the part above 50 THz is unresolvable
     assert overlap_score(fine, spectrum, coarse, np.interp(coarse, fine, spectrum)) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_longer_reference_is_compared_at_the_resolution_of_the_shorter_run():
+    """A reference VDOS with τmax 1 ps, cut to a run with τmax 0.2 ps, equals the reference's VDOS computed with
+    τmax 0.2 ps from its velocities; a reference that is not longer, or has another frame spacing, is unchanged."""
+    numbers = np.array([8] * 6 + [1] * 6)
+    masses = np.where(numbers == 8, 16.0, 1.0)
+    v = oscillators([10.0] * 6 + [30.0] * 6, 3000, 2.0) + np.random.default_rng(1).normal(size=(3000, 12, 3))
+    long = vibrational_dos([v], numbers, masses, 2.0, 1000.0)
+    short = vibrational_dos([v[:400]], numbers, masses, 2.0, 200.0)
+    cut = at_resolution_of(long, short)
+    expected = vibrational_dos([v], numbers, masses, 2.0, 200.0)
+    assert cut.lag_fs.size == short.lag_fs.size < long.lag_fs.size
+    for label in ("O", "H", "all"):
+        np.testing.assert_allclose(cut.vdos[label], expected.vdos[label], rtol=1e-9, atol=1e-12)
+    assert at_resolution_of(short, long) is short
+    assert at_resolution_of(long, vibrational_dos([v[::2]], numbers, masses, 4.0, 200.0)) is long

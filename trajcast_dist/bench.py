@@ -131,6 +131,7 @@ def append_results(path, table: str, command: str, device: str, notes: str = "",
     """Append a dated table under the issue-8 section of benchmarks/RESULTS.md (created if missing)."""
     path = Path(path)
     text = path.read_text() if path.exists() else "# Benchmark results\n"
+    path.parent.mkdir(parents=True, exist_ok=True)  # outside a checkout, benchmarks/ is made where the user runs
     section = "## Forecast speed (issue 8)"
     block = (f"\n### {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}\n\n"
              f"- command: `{command}`\n- machine: {device}, torch threads {threads or torch.get_num_threads()}\n"

@@ -1,9 +1,12 @@
 """Typed configs read from YAML (configs/*.yaml), validated with errors that name the key and the file.
 
-A config file has sections `model:` and optionally `training:`; unknown or mistyped keys are errors.
+A config file has sections `model:` and optionally `training:`; unknown or mistyped keys are errors. The configs
+ship inside the package (trajcast_dist/configs/, package data; the repository's configs/ links there), so a name
+such as `tiny` or `water.yaml` finds them from any directory of any install; a path that exists wins.
 """
 
 import dataclasses
+import importlib.resources
 import math
 import types
 import typing
@@ -14,7 +17,7 @@ import yaml
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "from_mapping"]
+__all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping"]
 
 
 @dataclass
@@ -178,11 +181,28 @@ class Config:
     training: TrainConfig = field(default_factory=TrainConfig)
 
 
+def shipped_configs() -> dict[str, Path]:
+    """Configs in the package by name (`tiny`, `water`, ...)."""
+    folder = importlib.resources.files("trajcast_dist") / "configs"
+    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".yaml")}
+
+
+def resolve_config(spec) -> Path:
+    """An existing file as given, else the shipped config of that name (`tiny`, `tiny.yaml`)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    if path.suffix in ("", ".yaml") and str(path.parent) == "." and path.stem in shipped:
+        return shipped[path.stem]
+    raise UserError(f"config file {path} not found; give a YAML path or a shipped name "
+                    f"({', '.join(sorted(shipped))})")
+
+
 def load_config(path) -> Config:
-    """Read and validate a YAML config; every problem is a UserError naming the file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} not found")
+    """Read and validate a YAML config (a path or a shipped name, `resolve_config`); every problem is a UserError
+    naming the file and key."""
+    path = resolve_config(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -22,19 +22,18 @@ from trajcast_dist.analysis.energy import (EnergyAccumulator, energy_distributio
                                            reference_energy_function, shared_edges)
 from trajcast_dist.analysis.msd import mean_squared_displacement, split_blocks
 from trajcast_dist.analysis.rdf import RDFAccumulator, first_peak, rdf_deviation, species_pairs
+from trajcast_dist.analysis.reference import is_reference_curves, read_reference_curves, write_reference_curves
 from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartition_gap, instantaneous_temperature,
                                                 species_temperatures, temperature_statistics)
 from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
-from trajcast_dist.analysis.vdos import cosine_overlap, overlap_score, vibrational_dos
+from trajcast_dist.analysis.vdos import at_resolution_of, cosine_overlap, overlap_score, vibrational_dos
+from trajcast_dist.analysis.verdict import TOLERANCES, Verdict, judge, overall_verdict
 from trajcast_dist.errors import UserError
 
 __all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
 
 OBSERVABLES = ("rdf", "vdos", "msd", "temperature", "energy", "dihedral")
-# |d log MSD / d log τ − 1| above this in the fit window: the window is not (yet) diffusive.
-_DIFFUSIVE_TOLERANCE = 0.15
 
-EQUIPARTITION_TOLERANCE = 0.1  # LAMMPS SPC/Fw water: 0.004 over 98 ps, 0.019 over 23; glassy water_dt5: 0.44
 DEFINITIONS = {
     "rdf_deviation": "integral |g - g_ref| dr / integral g_ref dr over 0..r_max (0 = identical)",
     "rdf_first_peak": "highest g between the first rise above 1 and the next fall below 1",
@@ -46,7 +45,9 @@ DEFINITIONS = {
     "energy_histogram_overlap": "sum over shared bins of min(p, p_ref) * width, in [0, 1]",
     "species_mean_K": "per element: 2 K_s / (k_B f_s), f_s = 3 N_s - (3N - N_f) M_s / M; sum f_s T_s / N_f = T",
     "equipartition_gap": "max over elements |T_s - T| / T; a note is written above "
-                         f"{EQUIPARTITION_TOLERANCE:g}",
+                         f"{TOLERANCES.equipartition_gap:g}",
+    "verdicts": "within/outside the tolerance printed with each (analysis.verdict.Tolerances, also under "
+                "'tolerances'); the VDOS of a longer reference is compared at the forecast's resolution",
 }
 
 
@@ -95,12 +96,16 @@ class _SetResult:
 
 
 def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSettings | None = None,
-            overwrite: bool = False, energy_fn=None, progress: bool = True, **overrides) -> dict:
+            overwrite: bool = False, energy_fn=None, progress: bool = True, export_reference=None,
+            export_source: str | None = None, **overrides) -> dict:
     """Analyse forecast trajectories (and references), write plots/CSV/summary.json to out_dir; return the summary.
 
     `traj_paths`/`reference_paths`: one path or a list (several files = independent runs of one system; their
-    spread gives the D error bar). `overrides` replace AnalysisSettings fields (`analyze(p, out_dir=d, skip_ps=1)`).
+    spread gives the D error bar); the reference may instead be one reference-curves JSON file (analysis.reference).
+    `overrides` replace AnalysisSettings fields (`analyze(p, out_dir=d, skip_ps=1)`).
     `energy_fn(frames) -> eV per frame` replaces the reference force field of `settings.energy_system`.
+    `export_reference`: also write the curves of `traj_paths` there as a reference-curves file, described by
+    `export_source` (what run made the trajectory).
 
     Memory: histograms are accumulated frame by frame; VACF and MSD keep float32 velocities and displacements of
     every analysed frame of one set (forecast or reference), 12·N bytes per frame each (24·N for both), capped by
@@ -111,51 +116,85 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
     out = _prepare_out_dir(out_dir, overwrite)
     if energy_fn is None and settings.energy_system:
         energy_fn = reference_energy_function(settings.energy_system)
-    plan = _plan(traj_paths, reference_paths, settings, energy_fn is not None)
+    curves = _reference_curves(reference_paths)
+    plan = _plan(traj_paths, [] if curves else reference_paths, settings, energy_fn is not None)
     forecast = _analyse_set(traj_paths, plan, settings, energy_fn, progress)
-    reference = _analyse_set(reference_paths, plan, settings, energy_fn, progress) if reference_paths else None
+    if export_reference is not None:
+        write_reference_curves(export_reference, forecast, export_source or _describe(forecast, settings),
+                               asdict(settings), overwrite)
+    reference = (_SetResult(**{k: v for k, v in curves.items() if k != "source"}) if curves
+                 else _analyse_set(reference_paths, plan, settings, energy_fn, progress) if reference_paths else None)
+    if reference is not None and forecast.vdos is not None and reference.vdos is not None:
+        reference.vdos = at_resolution_of(reference.vdos, forecast.vdos)
     summary = _summarise(forecast, reference, plan, settings)
+    if curves:
+        summary["reference"]["source"] = curves["source"]
     summary["outputs"] = _write_outputs(out, forecast, reference, summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def format_summary(summary: dict) -> str:
-    """Compact side-by-side table (forecast | reference | comparison) of the numbers in summary.json."""
-    rows = [("quantity", "forecast", "reference", "comparison")]
+    """Side-by-side table (forecast | reference | comparison | verdict) of the numbers in summary.json, the
+    notes, and the overall verdict as the last line."""
+    verdicts = {v["key"]: Verdict(**v) for v in summary.get("verdicts", [])}
+
+    def verdict(key: str) -> str:
+        return verdicts[key].cell() if key in verdicts else ""
+
+    rows = [("quantity", "forecast", "reference", "comparison", "verdict")]
     sets = [summary["forecast"], summary.get("reference")]
     rows.append(("frames × atoms (Δt fs)", *[f"{s['n_frames']} × {s['n_atoms']} ({s['dt_fs']:g})" if s else ""
-                                            for s in sets], ""))
+                                            for s in sets], "", ""))
     temperature = summary.get("temperature")
     if temperature:
         cells = [f"{t['mean_K']:.1f} ± {t['sigma_K']:.1f}" if t else "" for t in
                  (temperature["forecast"], temperature.get("reference"))]
-        rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}"))
+        rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}", ""))
         if len(temperature["forecast"]["species_mean_K"]) > 1:
             cells = [" / ".join(f"{k} {v:.0f}" for k, v in t["species_mean_K"].items()) if t else "" for t in
                      (temperature["forecast"], temperature.get("reference"))]
-            rows.append(("T per element (K)", *cells, _fmt("gap", temperature["forecast"]["equipartition_gap"])))
+            rows.append(("T per element (K)", *cells, _fmt("gap", temperature["forecast"]["equipartition_gap"]),
+                         verdict("equipartition")))
     for label, entry in summary.get("rdf", {}).items():
         cells = [f"{e['peak_r_A']:.2f} Å / {e['peak_g']:.2f}" if e else "" for e in
                  (entry["forecast"], entry.get("reference"))]
-        rows.append((f"g {label} 1st peak r / g", *cells, _fmt("Δg", entry.get("deviation"))))
+        rows.append((f"g {label} 1st peak r / g", *cells, _fmt("Δg", entry.get("deviation")),
+                     verdict(f"rdf_peak {label}")))
     for label, entry in summary.get("vdos", {}).items():
-        rows.append((f"VDOS {label}", "", "", _fmt("overlap", entry.get("overlap"))))
+        rows.append((f"VDOS {label}", "", "", _fmt("overlap", entry.get("overlap")), verdict(f"vdos_overlap {label}")))
     for label, entry in summary.get("diffusion", {}).items():
         cells = [f"{e['D']:#.3g} ± {e['err']:#.2g}" if e else "" for e in (entry["forecast"], entry.get("reference"))]
-        rows.append((f"D {label} (1e-9 m²/s)", *cells, f"α = {entry['forecast']['slope_exponent']:.2f}"))
+        rows.append((f"D {label} (1e-9 m²/s)", *cells, f"α = {entry['forecast']['slope_exponent']:.2f}",
+                     verdict(f"D {label}")))
     energy = summary.get("energy")
     if energy:
         cells = [f"{e['mean_ev']:.3f} ± {e['sigma_ev']:.3f}" if e else "" for e in
                  (energy["forecast"], energy.get("reference"))]
-        rows.append(("E_pot mean ± σ (eV)", *cells, _fmt("overlap", energy.get("histogram_overlap"))))
-    widths = [max(len(str(row[k])) for row in rows) for k in range(4)]
+        rows.append(("E_pot mean ± σ (eV)", *cells, _fmt("overlap", energy.get("histogram_overlap")), ""))
+    widths = [max(len(str(row[k])) for row in rows) for k in range(5)]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines + [f"note: {note}" for note in summary.get("notes", [])])
+    closing = [summary["verdict"]] if summary.get("verdict") else []
+    return "\n".join(lines + [f"note: {note}" for note in summary.get("notes", [])] + closing)
 
 
 def _fmt(name, value) -> str:
     return "" if value is None else f"{name} {value:.3f}"
+
+
+def _reference_curves(reference_paths) -> dict | None:
+    """The curves of a reference-curves file given as the only reference, else None (references are MD runs)."""
+    curves = [p for p in reference_paths if is_reference_curves(p)]
+    if not curves:
+        return None
+    if len(reference_paths) > 1:
+        raise UserError(f"--reference {curves[0]}: a reference-curves file stands alone; give it or MD trajectories")
+    return read_reference_curves(curves[0])
+
+
+def _describe(result: "_SetResult", settings: AnalysisSettings) -> str:
+    return (f"{', '.join(Path(p).name for p in result.paths)}: {result.n_atoms} atoms, {result.n_frames} frames "
+            f"of {result.dt_fs:g} fs after skipping {settings.skip_ps:g} ps")
 
 
 def _paths(paths) -> list[Path]:
@@ -356,30 +395,39 @@ def _summarise(forecast: _SetResult, reference: _SetResult | None, plan: _Plan, 
     sets = {name: s for name, s in (("forecast", forecast), ("reference", reference)) if s is not None}
     summary = {"forecast": _set_info(forecast), "reference": _set_info(reference) if reference else None,
                "settings": asdict(settings), "definitions": DEFINITIONS, "notes": []}
+
+    def having(attr: str) -> dict:
+        """The sets that have an observable: a reference-curves file holds no energies or dihedrals."""
+        return {name: s for name, s in sets.items() if getattr(s, attr) is not None}
+
     if forecast.rdf is not None:
-        summary["rdf"] = _compare_rdf(sets)
-    if forecast.vdos is not None and reference is not None:
+        summary["rdf"] = _compare_rdf(having("rdf"))
+    if forecast.vdos is not None and "reference" in having("vdos"):
         summary["vdos"] = _compare_vdos(forecast.vdos, reference.vdos)
     if forecast.msd is not None:
-        summary["diffusion"] = _compare_diffusion(sets)
+        summary["diffusion"] = _compare_diffusion(having("msd"))
         summary["notes"] += _diffusive_window_notes(summary["diffusion"])
     if forecast.temperature is not None:
         summary["temperature"] = {name: {k: getattr(s.temperature, k) for k in
                                          ("mean_K", "sigma_K", "t0_K", "sigma_canonical_K", "n_dof",
                                           "species_mean_K")} | {"equipartition_gap": equipartition_gap(s.temperature)}
-                                  for name, s in sets.items()}
+                                  for name, s in having("temperature").items()}
         summary["notes"] += _equipartition_notes(summary["temperature"])
     if forecast.energies_ev is not None:
-        _finish_energy(forecast, reference, summary)
+        _finish_energy(forecast, having("energies_ev").get("reference"), summary)
     if forecast.angles_deg is not None:
-        _finish_dihedrals(sets, plan, settings, summary)
+        _finish_dihedrals(having("angles_deg"), plan, settings, summary)
+    verdicts = judge(summary)
+    summary["tolerances"] = asdict(TOLERANCES)
+    summary["verdicts"] = [asdict(v) for v in verdicts]
+    summary["verdict"] = overall_verdict(verdicts) if verdicts else None
     return summary
 
 
 def _equipartition_notes(temperature: dict) -> list[str]:
     notes = []
     for name, entry in temperature.items():
-        if entry["equipartition_gap"] > EQUIPARTITION_TOLERANCE:
+        if entry["equipartition_gap"] > TOLERANCES.equipartition_gap:
             per = ", ".join(f"T_{k} {v:.0f} K" for k, v in entry["species_mean_K"].items())
             notes.append(f"{name}: the elements are not at one temperature ({per}; T {entry['mean_K']:.0f} K) — "
                          "energy has moved between kinds of motion, which a global thermostat does not undo")
@@ -392,7 +440,7 @@ def _compare_rdf(sets: dict) -> dict:
         entry = {name: _peak(s.rdf, label) for name, s in sets.items()}
         if "reference" in sets:
             entry["deviation"] = rdf_deviation(sets["forecast"].rdf.r_A, sets["forecast"].rdf.g[label],
-                                               sets["reference"].rdf.g[label])
+                                               sets["reference"].rdf.g[label], sets["reference"].rdf.r_A)
         comparison[label] = entry
     return comparison
 
@@ -418,7 +466,7 @@ def _diffusive_window_notes(diffusion: dict) -> list[str]:
     return [f"D {label} ({name}): MSD ~ tau^{entry[name]['slope_exponent']:.2f} in the fit window, not diffusive "
             "(want 1); choose a later --msd-fit-ps or a longer trajectory"
             for label, entry in diffusion.items() for name in entry
-            if not abs(entry[name]["slope_exponent"] - 1.0) <= _DIFFUSIVE_TOLERANCE]
+            if not abs(entry[name]["slope_exponent"] - 1.0) <= TOLERANCES.diffusive_slope]
 
 
 def _set_info(s: _SetResult) -> dict:
@@ -427,7 +475,7 @@ def _set_info(s: _SetResult) -> dict:
 
 def _peak(rdf, label) -> dict:
     r, g = first_peak(rdf.r_A, rdf.g[label])
-    return {"peak_r_A": r, "peak_g": g}
+    return {"peak_r_A": r, "peak_g": g, "bin_A": float(rdf.edges_A[1] - rdf.edges_A[0])}
 
 
 def _finish_energy(forecast: _SetResult, reference: _SetResult | None, summary: dict) -> None:

@@ -1,5 +1,8 @@
 """PNG figures of each observable, forecast (solid) over reference (dashed), in the paper's style (Figs. 2–4).
 
+Time axes (VACF, MSD, T(t)) span the forecast: a reference that ran longer is shown where the two can be compared,
+its T(t) trace aligned to the forecast's start.
+
 Figures are built on matplotlib's object API with the Agg canvas, never pyplot: no display, no global state.
 """
 
@@ -53,7 +56,7 @@ def plot_vdos(result, reference, path, overlaps: dict | None = None) -> None:
             spectra.append((reference.frequency_cm1, reference.vdos[label]))
         bottom.set_xlim(0, _spectral_extent(spectra))
         title = f"{label}" + (f"  (overlap {overlaps[label]:.3f})" if overlaps and label in overlaps else "")
-        top.set(title=title, xlabel="τ (ps)")
+        top.set(title=title, xlabel="τ (ps)", xlim=(0, result.lag_fs[-1] / 1000.0))
         top.axhline(0.0, color="0.8", lw=0.8, zorder=0)
         bottom.set(xlabel="wavenumber (cm$^{-1}$)")
         _thz_axis(bottom)
@@ -77,7 +80,8 @@ def plot_msd(result, reference, path) -> None:
                             color=line.get_color(), alpha=0.2, lw=0)
         lo, hi = np.asarray(result.fit_window_fs) / 1000.0
         ax.axvspan(lo, hi, color="0.9", zorder=0, label="fit window")
-        ax.set(title=f"{label}  (D in 10$^{{-9}}$ m$^2$/s)", xlabel="τ (ps)")
+        ax.set(title=f"{label}  (D in 10$^{{-9}}$ m$^2$/s)", xlabel="τ (ps)", xlim=(0, result.lag_fs[-1] / 1000.0))
+        _fit_y_to_x_range(ax)
         ax.legend(frameon=False, fontsize=7)
     axes[0].set_ylabel("MSD (Å$^2$), band ±3 s.e. over segments")
     _save(fig, path)
@@ -90,7 +94,8 @@ def plot_temperature(result, reference, path) -> None:
     trace, hist = axes[:2]
     series = _series(result, reference)
     for res, style, name in series:
-        line, = trace.plot(res.time_fs / 1000.0, res.temperature_K, label=f"{name}: {res.mean_K:.1f} ± "
+        time_ps = (res.time_fs - res.time_fs[0] + result.time_fs[0]) / 1000.0
+        line, = trace.plot(time_ps, res.temperature_K, label=f"{name}: {res.mean_K:.1f} ± "
                            f"{res.sigma_K:.1f} K", **(style | dict(lw=0.6, alpha=0.8)))
         hist.hist(res.temperature_K, bins=40, density=True, histtype="step", color=line.get_color(),
                   ls=style.get("ls", "-"), label=name)
@@ -99,7 +104,8 @@ def plot_temperature(result, reference, path) -> None:
     hist.plot(grid, np.exp(-0.5 * ((grid - t0) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)), color="C4",
               label=f"canonical σ = √(2/N$_f$)·T$_0$ = {sigma:.1f} K")
     trace.axhline(t0, color="C4", lw=0.8)
-    trace.set(xlabel="t (ps)", ylabel="T (K)", title="temperature")
+    trace.set(xlabel="t (ps)", ylabel="T (K)", title="temperature",
+              xlim=(result.time_fs[0] / 1000.0, result.time_fs[-1] / 1000.0))
     hist.set(xlabel="T (K)", ylabel="p(T)", title=f"N$_f$ = {result.n_dof}, T$_0$ = {t0:.1f} K")
     trace.legend(fontsize=7, loc="upper left")
     hist.legend(fontsize=7, loc="upper left")
@@ -109,14 +115,19 @@ def plot_temperature(result, reference, path) -> None:
 
 
 def _plot_species_temperatures(ax, series, t0: float, blocks: int = 100) -> None:
-    """Equipartition: each element's temperature in `blocks` block averages; all lie on T0 at equilibrium."""
-    for res, style, name in series:
-        n = max(1, res.time_fs.size // blocks)
-        usable = (res.time_fs.size // n) * n
-        time_ps = res.time_fs[:usable].reshape(-1, n).mean(1) / 1000.0
-        for k, (element, trace) in enumerate(res.species_temperature_K.items()):
-            ax.plot(time_ps, trace[:usable].reshape(-1, n).mean(1), color=f"C{k}", ls=style.get("ls", "-"),
-                    lw=1.0, label=f"{name} {element}: {res.species_mean_K[element]:.0f} K")
+    """Equipartition: each element's temperature in `blocks` block averages (the reference's as its mean, a
+    dashed line, since its run may not span the forecast's times); all lie on T0 at equilibrium."""
+    (result, _, name), references = series[0], series[1:]
+    n = max(1, result.time_fs.size // blocks)
+    usable = (result.time_fs.size // n) * n
+    time_ps = result.time_fs[:usable].reshape(-1, n).mean(1) / 1000.0
+    for k, (element, trace) in enumerate(result.species_temperature_K.items()):
+        ax.plot(time_ps, trace[:usable].reshape(-1, n).mean(1), color=f"C{k}", lw=1.0,
+                label=f"{name} {element}: {result.species_mean_K[element]:.0f} K")
+        for reference, style, ref_name in references:
+            if element in reference.species_mean_K:
+                ax.axhline(reference.species_mean_K[element], color=f"C{k}", ls=style["ls"], lw=1.0,
+                           label=f"{ref_name} {element}: {reference.species_mean_K[element]:.0f} K")
     ax.axhline(t0, color="C4", lw=0.8)
     ax.set(xlabel="t (ps)", ylabel="T$_s$ (K)", title="temperature per element (equipartition)")
     ax.legend(fontsize=7, loc="best")
@@ -152,6 +163,15 @@ def _figure(rows: int, columns: int, width: float = 3.6, height: float = 3.0):
     fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, np.atleast_1d(fig.subplots(rows, columns)).ravel()
+
+
+def _fit_y_to_x_range(ax) -> None:
+    """Rescale y to the lines inside the x limits: a longer reference curve would otherwise flatten the forecast."""
+    lo, hi = ax.get_xlim()
+    data = [tuple(map(np.asarray, line.get_data())) for line in ax.get_lines()]
+    tops = [np.max(y[(x >= lo) & (x <= hi)]) for x, y in data if np.any((x >= lo) & (x <= hi))]
+    if tops:
+        ax.set_ylim(0.0, 1.1 * max(tops))
 
 
 def _spectral_extent(spectra) -> float:

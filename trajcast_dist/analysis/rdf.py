@@ -5,7 +5,9 @@
 with n_ab(r) the number of ordered pairs (i ∈ a, j ∈ b, i ≠ j) in the shell and N'_b = N_b for a ≠ b,
 N_a − 1 for a = b, so an ideal gas gives g = 1 exactly in expectation, also for few atoms. Pairs are found over all
 periodic images (vesin) up to r_max ≤ half the shortest perpendicular cell width, so every pair appears once
-(triclinic cells included). The running coordination number n_ab(r) = Σ_shells ⟨n_ab⟩ / N_a counts b atoms
+(triclinic cells included). Bins are half-open, [r_lo, r_hi), and r = r_max is outside the last one: in a k×k×k
+supercell of a box of width r_max every atom has its six replicas at exactly r_max, which would otherwise pile
+into the last bin as a spike. The running coordination number n_ab(r) = Σ_shells ⟨n_ab⟩ / N_a counts b atoms
 around one a atom. RDF deviation against a reference (our definition, reported in summary.json):
 
     Δg = ∫ |g − g_ref| dr / ∫ g_ref dr      (0 for identical curves, on the common r grid)
@@ -24,6 +26,9 @@ from trajcast_dist.errors import UserError
 
 __all__ = ["RDFResult", "RDFAccumulator", "radial_distribution", "species_pairs", "pair_label", "first_peak",
            "rdf_deviation"]
+
+
+_EDGE_RTOL = 1e-7
 
 
 @dataclass
@@ -76,6 +81,9 @@ class RDFAccumulator:
         self.ideal = {p: np.zeros(self.bins) for p in self.pairs}
         self.n_frames = 0
         self._neighbours = NeighborList(cutoff=self.r_max_A, full_list=False)
+        # Half-open last bin. Positions read back from extxyz carry 1e-8 Å of rounding, so a replica "at" r_max
+        # may land a hair below it: distances within _EDGE_RTOL of r_max count as r_max (a negligible shell).
+        self._outer_edge_A = self.r_max_A * (1.0 - _EDGE_RTOL)
         # Pair-type index of each (Z_i, Z_j), symmetric; −1 for pairs not asked for. One bincount per frame.
         self._pair_type = np.full((119, 119), -1, dtype=np.int64)
         for k, (a, b) in enumerate(self.pairs):
@@ -88,8 +96,8 @@ class RDFAccumulator:
                             f"({half_min_width_A(cell):.3f} Å) of a frame; pass a smaller --rdf-rmax")
         i, j, d = self._neighbours.compute(np.asarray(positions, dtype=float), cell, True, quantities="ijd")
         kind = self._pair_type[self.numbers[i], self.numbers[j]]
-        bin_index = np.minimum((d * (self.bins / self.r_max_A)).astype(np.int64), self.bins - 1)
-        keep = kind >= 0
+        keep = (kind >= 0) & (d < self._outer_edge_A)
+        bin_index = (d * (self.bins / self.r_max_A)).astype(np.int64)
         hist = np.bincount(kind[keep] * self.bins + bin_index[keep],
                            minlength=len(self.pairs) * self.bins).reshape(len(self.pairs), self.bins)
         volume = abs(np.linalg.det(cell))
@@ -142,7 +150,12 @@ def first_peak(r_A, g) -> tuple[float, float]:
     return float(r_A[k]), float(g[k])
 
 
-def rdf_deviation(r_A, g, g_ref) -> float:
-    """∫|g − g_ref| dr / ∫ g_ref dr on a shared grid (module docstring)."""
-    g, g_ref = np.asarray(g), np.asarray(g_ref)
+def rdf_deviation(r_A, g, g_ref, r_ref_A=None) -> float:
+    """∫|g − g_ref| dr / ∫ g_ref dr (module docstring) on `r_A`; a reference on another grid `r_ref_A` (e.g. from
+    a reference-curves file) is interpolated onto it over the range both cover."""
+    r_A, g, g_ref = np.asarray(r_A), np.asarray(g), np.asarray(g_ref)
+    same_grid = r_ref_A is None or (len(r_ref_A) == len(r_A) and np.allclose(r_ref_A, r_A, rtol=1e-6, atol=0))
+    if not same_grid:  # (a grid read back from a file differs from the computed one in the last digits)
+        inside = r_A <= np.asarray(r_ref_A)[-1]
+        r_A, g, g_ref = r_A[inside], g[inside], np.interp(r_A[inside], r_ref_A, g_ref)
     return float(np.trapezoid(np.abs(g - g_ref), r_A) / np.trapezoid(g_ref, r_A))

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase.data import chemical_symbols
 
-__all__ = ["VDOSResult", "velocity_autocorrelation", "spectrum_from_vacf", "vibrational_dos", "overlap_score",
-           "cosine_overlap", "THZ_TO_CM1"]
+__all__ = ["VDOSResult", "velocity_autocorrelation", "spectrum_from_vacf", "vibrational_dos", "vdos_from_vacf",
+           "at_resolution_of", "overlap_score", "cosine_overlap", "THZ_TO_CM1"]
 
 # 1 THz = 10¹² s⁻¹ / c (cm/s): ν̃ = ν / c.
 THZ_TO_CM1 = 1e12 / 2.99792458e10
@@ -102,9 +102,29 @@ def vibrational_dos(velocity_sets, numbers, masses, dt_fs: float, max_lag_fs: fl
         weights = np.asarray(masses, dtype=float)[mask] if name == "all" else None
         c = np.mean([velocity_autocorrelation(v[:, mask], max_lag, weights) for v in velocity_sets], axis=0)
         vacf[name] = c / c[0]
+    return vdos_from_vacf(vacf, dt_fs)
+
+
+def vdos_from_vacf(vacf: dict[str, np.ndarray], dt_fs: float) -> VDOSResult:
+    """Area-normalised spectra of normalised VACFs C(τ)/C(0) (the normalisation cancels in the spectrum's)."""
+    vdos, frequency = {}, None
+    for name, c in vacf.items():
         frequency, s = spectrum_from_vacf(c, dt_fs)
         vdos[name] = s / np.trapezoid(s, frequency * THZ_TO_CM1)
-    return VDOSResult(np.arange(max_lag) * dt_fs, vacf, frequency, vdos)
+    lags = len(next(iter(vacf.values())))
+    return VDOSResult(np.arange(lags) * dt_fs, dict(vacf), frequency, vdos)
+
+
+def at_resolution_of(reference: VDOSResult, other: VDOSResult) -> VDOSResult:
+    """`reference` with its VACF cut to `other`'s τmax, so both spectra have one resolution (≈ 1/τmax): a short
+    forecast's broad peaks are then compared with equally broad MD peaks. Unchanged when the frame spacing differs
+    or the reference is not longer."""
+    dt_fs = reference.lag_fs[1] - reference.lag_fs[0]
+    other_dt_fs = other.lag_fs[1] - other.lag_fs[0]
+    lags = other.lag_fs.size
+    if abs(dt_fs - other_dt_fs) > 1e-6 * dt_fs or reference.lag_fs.size <= lags:
+        return reference
+    return vdos_from_vacf({name: c[:lags] for name, c in reference.vacf.items()}, dt_fs)
 
 
 def overlap_score(frequency_a, spectrum_a, frequency_b, spectrum_b) -> float:

@@ -13,7 +13,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = AnalysisSettings()
     parser.add_argument("traj", nargs="+", help="forecast extxyz file(s); several = independent runs (D error bar)")
-    parser.add_argument("--reference", nargs="+", default=[], metavar="REF", help="reference MD extxyz file(s)")
+    parser.add_argument("--reference", nargs="+", default=[], metavar="REF",
+                        help="reference MD extxyz file(s), or one reference-curves .json (see --export-reference)")
     parser.add_argument("--out", required=True, help="output directory for PNG, CSV and summary.json")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty --out")
     parser.add_argument("--skip-ps", type=float, default=defaults.skip_ps, help="drop the first X ps (equilibration)")
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-evaluate potential energies with this reference force field (LAMMPS)")
     parser.add_argument("--max-memory-gb", type=float, default=defaults.max_memory_gb,
                         help="cap for velocities/positions kept for VACF and MSD")
+    parser.add_argument("--export-reference", default=None, metavar="FILE.json",
+                        help="also write the curves of TRAJ (an MD run) as a small reference-curves file, usable "
+                             "later as --reference FILE.json without the trajectory")
+    parser.add_argument("--export-source", default=None, metavar="TEXT",
+                        help="what produced TRAJ (e.g. the MD command), stored in the --export-reference file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -49,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         msd_fit_ps=tuple(args.msd_fit_ps) if args.msd_fit_ps else None, blocks=args.blocks, t0_K=args.t0,
         dihedrals=tuple(args.dihedral), energy_system=args.energy_system, max_memory_gb=args.max_memory_gb)
     summary = analyze(args.traj, args.reference, out_dir=args.out, settings=settings, overwrite=args.overwrite,
-                      progress=not args.quiet)
+                      progress=not args.quiet, export_reference=args.export_reference,
+                      export_source=args.export_source)
     print(format_summary(summary))
     print(f"wrote {', '.join(summary['outputs'])} to {args.out}")
+    if args.export_reference:
+        print(f"wrote reference curves to {args.export_reference}")
     return 0

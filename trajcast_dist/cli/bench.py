@@ -9,16 +9,13 @@ from trajcast_dist.errors import UserError
 
 __all__ = ["add_arguments", "run"]
 
-_CONFIGS = {"tiny": "configs/tiny.yaml", "water": "configs/water.yaml"}
-
-
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     fc = sub.add_parser("forecast", help="seconds per forecast step, ns/day, atoms·steps/s, peak memory")
     fc.add_argument("--system", default="water", choices=["water"])
     fc.add_argument("--atoms", default="192", help="comma-separated atom counts (3·k³: 192,1536,5184)")
     fc.add_argument("--config", default="water",
-                    help="comma-separated configs: water, tiny or YAML paths (default water = full size)")
+                    help="comma-separated configs: shipped names (water, tiny) or YAML paths (default water = full size)")
     fc.add_argument("--backend", default="e3nn", help="comma-separated: e3nn, cueq")
     fc.add_argument("--dtype", default="float64", help="comma-separated: float64, float32")
     fc.add_argument("--path", default="exact",
@@ -39,7 +36,7 @@ def run(args) -> int:
     from trajcast_dist.bench import PATHS, BenchCase, append_results, device_name, format_table, run_case_isolated
 
     atoms = [_int(a) for a in args.atoms.split(",")]
-    configs = [_CONFIGS.get(c, c) for c in args.config.split(",")]
+    configs = args.config.split(",")
     backends, dtypes = args.backend.split(","), args.dtype.split(",")
     for name in backends:
         if name not in ("e3nn", "cueq"):

@@ -12,7 +12,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     init = sub.add_parser("init", help="write a freshly initialised (untrained) model")
-    init.add_argument("--config", required=True, help="YAML config (configs/water.yaml, configs/tiny.yaml)")
+    init.add_argument("--config", required=True,
+                      help="YAML config path, or a shipped name: water, tiny, water_cpu, quartz_cpu")
     init.add_argument("--species", required=True, help="comma-separated elements, e.g. H,O")
     init.add_argument("--out", required=True, help="model file to write (.pt)")
     init.add_argument("--seed", type=int, default=0)
@@ -114,4 +115,19 @@ def _list(args) -> int:
         mark = " (default)" if name == DEFAULT_MODEL else ""
         species = ",".join(chemical_symbols[z] for z in meta["species"])
         print(f"{name}{mark}: {species}, Δt={meta['dt_fs']} fs, cutoff={meta['cutoff_A']} Å, {path}")
+        _provenance(name, path)
     return 0
+
+
+def _provenance(name: str, path) -> None:
+    """Where the model's validation numbers come from: its card and the MD run it is judged against."""
+    from trajcast_dist.analysis.reference import read_reference_curves
+    from trajcast_dist.pretrained import reference_curves
+
+    card = path.with_suffix(".md")
+    if card.is_file():
+        print(f"  card       {card} (training data, test errors, validation against MD; "
+              "measurements in docs/validation.md of the source repository)")
+    curves = reference_curves(name)
+    if curves:
+        print(f"  MD curves  {curves}: {read_reference_curves(curves)['source']}")

@@ -1,0 +1,125 @@
+"""TrajCast as an ASE dynamics class: `TrajCastDynamics(atoms).run(1000)` with ASE's observers.
+
+    from ase.io import Trajectory
+    from trajcast_dist.ase import TrajCastDynamics
+
+    dyn = TrajCastDynamics(atoms, temperature_K=300, tau_fs=50, seed=1)   # the shipped default model
+    dyn.attach(Trajectory("md.traj", "w", atoms).write, interval=10)
+    dyn.run(1000)                                                          # 1000 model steps of Δt = 5 fs
+
+Each step is the forecast library's step (`dynamics.rollout.SerialDriver`: model, conservation, CSVR), so a run
+reproduces `trajcast-dist forecast` with the same structure, settings and seed number for number. The Atoms
+object holds the current positions (wrapped into the cell), velocities in ASE units, the periodic `image` counts
+and `info["step"]`, `info["time_fs"]` after every step; positions or velocities changed on it between steps are
+taken over. No calculator is needed: the model predicts the motion, not forces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ase.units
+import numpy as np
+from ase.md.md import MolecularDynamics
+
+from trajcast_dist import units
+from trajcast_dist.dynamics.rollout import SerialDriver
+from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
+from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings
+
+__all__ = ["TrajCastDynamics"]
+
+
+class TrajCastDynamics(MolecularDynamics):
+    """ASE `MolecularDynamics` driven by a TrajCast model; the time step is the model's Δt.
+
+    `model`: a loaded TrajCast, a model file, or None for the shipped default. `temperature_K`, `tau_fs`, `nve`,
+    `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean (velocities
+    are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` selects the fast inference path.
+    `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
+    """
+
+    def __init__(self, atoms, model=None, temperature_K: float = 300.0, tau_fs: float = 50.0, nve: bool = False,
+                 seed: int = 0, dtype: str = "float64", fast: bool = False, max_temperature_factor: float = 3.0,
+                 trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
+        settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, seed=seed, dtype=dtype,
+                                    max_temperature_factor=max_temperature_factor)
+        settings.validate()
+        model = _model(model, settings.dtype, fast)
+        rng = np.random.default_rng(settings.seed)
+        # Before MolecularDynamics.__init__, which gives momenta-less atoms zero momenta: they need Maxwell–Boltzmann.
+        state = initial_state(atoms, model, settings, rng, where="atoms")
+        device = next(model.parameters()).device
+        self.driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng,
+                                   DTYPES[settings.dtype], device)
+        super().__init__(atoms, timestep=model.dt_fs * ase.units.fs, trajectory=trajectory, logfile=None,
+                         loginterval=loginterval, **kwargs)
+        self._push()
+        if logfile:
+            self.attach(_TemperatureLog(self, logfile), interval=loginterval)
+
+    def step(self) -> None:
+        self._pull()
+        self.driver.step()
+        self._push()
+
+    def _refresh_properties(self) -> None:
+        """ASE asks the calculator for forces before observers run; this dynamics has no forces to compute."""
+
+    def _push(self) -> None:
+        """The driver's state onto the Atoms object (remembered, so that user edits can be told apart)."""
+        s = self.driver.state
+        self.atoms.set_positions(s.positions)
+        self.atoms.set_velocities(units.velocities_to_ase(s.velocities))
+        self.atoms.arrays["image"] = s.image.copy()
+        self.atoms.info.update(step=int(s.step), time_fs=float(s.time_fs))
+        self._pushed = (self.atoms.get_positions(), self.atoms.get_momenta())
+
+    def _pull(self) -> None:
+        """Positions or velocities set on the Atoms since the last step replace the driver's. Untouched arrays are
+        not converted back, so an undisturbed run keeps the driver's numbers bit for bit."""
+        s = self.driver.state
+        positions, momenta = self.atoms.get_positions(), self.atoms.get_momenta()
+        if not np.array_equal(positions, self._pushed[0]):
+            s.positions = np.ascontiguousarray(positions, dtype=np.float64)
+        if not np.array_equal(momenta, self._pushed[1]):
+            s.velocities = units.velocities_from_ase(self.atoms.get_velocities())
+
+    def todict(self) -> dict:
+        return super().todict() | {"model_dt_fs": self.driver.model.dt_fs}
+
+
+class _TemperatureLog:
+    """`time_ps  T_K  T_<element>...`: MDLogger would ask for potential energies, which this dynamics lacks."""
+
+    def __init__(self, dyn: TrajCastDynamics, logfile):
+        self.dyn = dyn
+        self.handle = dyn.closelater(open(logfile, "a")) if logfile != "-" else None
+        self.header = False
+
+    def __call__(self) -> None:
+        s = self.dyn.driver.state
+        masses = units.masses_amu(s.numbers)
+        n_dof = degrees_of_freedom(s.n_atoms, s.periodic)
+        total = units.temperature_k(units.kinetic_energy_ev(masses, s.velocities), n_dof)
+        elements = element_temperatures(add_element_sums({}, s.numbers, masses, s.velocities), n_dof)
+        lines = [] if self.header else ["# time_ps  T_K  " + "  ".join(f"T_{e}_K" for e in elements)]
+        self.header = True
+        lines.append(f"{s.time_fs / 1000:10.4f}  {total:8.2f}  " + "  ".join(f"{t:8.2f}" for t in elements.values()))
+        text = "\n".join(lines) + "\n"
+        if self.handle is None:
+            print(text, end="", flush=True)
+        else:
+            self.handle.write(text)
+            self.handle.flush()
+
+
+def _model(model, dtype: str, fast: bool):
+    from trajcast_dist.io.checkpoint import load_model
+    from trajcast_dist.pretrained import default_model_path
+
+    if model is None or isinstance(model, (str, Path)):
+        model, _ = load_model(model or default_model_path(), dtype=DTYPES[dtype])
+    else:
+        model = model.to(DTYPES[dtype])
+    return model.use_fast_inference() if fast else model
