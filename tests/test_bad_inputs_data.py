@@ -86,3 +86,17 @@ def test_progress_bars_to_a_file_are_plain_lines(trajectory, tmp_path, capsys, m
     assert "\r" not in stream.getvalue() and lines and all(line.startswith("work") for line in lines)
     assert "3/3" in lines[-1]
 
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("pairs", "--cutoff", "0"), ("pairs", "--frame-fs", "0"), ("pairs", "--dt", "-1"), ("pairs", "--dt", "nan"),
+    ("md", "--temperature", "0"), ("md", "--equilibrate-ps", "-1"),
+    ("analyze", "--skip-ps", "-1"), ("analyze", "--dt-fs", "0"), ("analyze", "--vacf-max-ps", "0"),
+    ("analyze", "--t0", "0"), ("analyze", "--max-memory-gb", "inf")])
+def test_numbers_out_of_range_are_one_line(trajectory, tmp_path, capsys, command, flag, value):
+    out = tmp_path / "out"
+    args = {"pairs": ["data", "pairs", trajectory, "--dt", 1, "--out", out],
+            "md": ["data", "md", "water", "--out", out],
+            "analyze": ["analyze", trajectory, "--out", out, "--quiet"]}[command]
+    one_line_error(capsys, *args, f"{flag}={value}", match=[flag, value])
+    assert not out.exists()

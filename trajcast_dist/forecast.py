@@ -17,15 +17,15 @@ from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
-from trajcast_dist.io.restart import RestartWriter
+from trajcast_dist.io.restart import RestartReader, RestartWriter, prepare_append
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
 from trajcast_dist.io.trajectory import state_to_atoms
 from trajcast_dist.progress import progress_bar
 
-__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "DTYPES"]
+__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "model_path", "append_options", "DTYPES"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -41,10 +41,8 @@ class ForecastSettings:
     max_temperature_factor: float = 3.0
 
     def validate(self) -> None:
-        if not 0 < self.temperature_K < math.inf:
-            raise UserError(f"--temperature {self.temperature_K} must be a finite number > 0 K")
-        if not 0 < self.tau_fs < math.inf:
-            raise UserError(f"--tau {self.tau_fs} must be a finite number > 0 fs")
+        check_positive("--temperature", self.temperature_K, "K")
+        check_positive("--tau", self.tau_fs, "fs")
         if not 1 < self.max_temperature_factor < math.inf:
             raise UserError(f"--max-temperature-factor {self.max_temperature_factor} must be a finite number > 1 "
                             "(the run stops when T exceeds this multiple of the target)")
@@ -146,6 +144,27 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
         if writer:
             writer.close()
     return out.result()
+
+
+def model_path(flag, restart: RestartReader | None) -> str:
+    """The model file of a run: --model, else the model that wrote the restart being continued, else the
+    shipped default."""
+    from trajcast_dist.pretrained import default_model_path
+
+    stored = restart.meta.get("model") if restart else None
+    if flag or stored is None:
+        return flag or default_model_path()
+    if not Path(stored["file"]).is_file():
+        raise UserError(f"--restart {restart.path} was written with model {stored['file']}, which is no longer "
+                        "there; pass --model with that model")
+    return stored["file"]
+
+
+def append_options(restart: RestartReader) -> dict:
+    """`run_forecast` options for continuing `restart` with --append; cuts the old trajectory back (see
+    `prepare_append`; the main process only)."""
+    return {"append": True, "start_frame": prepare_append(restart),
+            "start_temperature_K": restart.meta.get("temperature_K")}
 
 
 class _RestartPlan:

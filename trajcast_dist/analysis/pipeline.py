@@ -26,7 +26,7 @@ from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartitio
                                                 species_temperatures, temperature_statistics)
 from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
 from trajcast_dist.analysis.vdos import cosine_overlap, overlap_score, vibrational_dos
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
 
 __all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
 
@@ -107,6 +107,7 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
     `settings.max_memory_gb` (a UserError names --stride/--skip-ps); the FFTs work on ≈ 256 MiB chunks of atoms.
     """
     settings = replace(settings or AnalysisSettings(), **overrides)
+    _check_numbers(settings)
     traj_paths, reference_paths = _paths(traj_paths), _paths(reference_paths or [])
     out = _prepare_out_dir(out_dir, overwrite)
     if energy_fn is None and settings.energy_system:
@@ -160,6 +161,13 @@ def _fmt(name, value) -> str:
 
 def _paths(paths) -> list[Path]:
     return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def _check_numbers(settings: AnalysisSettings) -> None:
+    check_positive("--skip-ps", settings.skip_ps, "ps", allow_zero=True)
+    for flag, value, unit in (("--dt-fs", settings.dt_fs, "fs"), ("--vacf-max-ps", settings.vacf_max_ps, "ps"),
+                              ("--t0", settings.t0_K, "K"), ("--max-memory-gb", settings.max_memory_gb, "GiB")):
+        check_positive(flag, value, unit)
 
 
 def _prepare_out_dir(out_dir, overwrite: bool) -> Path:

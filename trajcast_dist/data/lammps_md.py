@@ -25,7 +25,7 @@ import numpy as np
 
 from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
 from trajcast_dist.data.systems import get_system
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.progress import progress_bar
 
 __all__ = ["run_reference_md", "potential_energies", "select_starts", "select_starts_by_energy"]
@@ -38,6 +38,8 @@ def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equi
     """Run the protocol and return the trajectory paths (see module docstring)."""
     spec = get_system(system)
     out_dir = Path(out_dir)
+    check_positive("--temperature", temperature_K, "K")
+    check_positive("--equilibrate-ps", equilibrate_ps, "ps", allow_zero=True)
     if ensemble not in ("nve", "nvt-csvr"):
         raise UserError(f"--ensemble {ensemble!r} is not known; use nve or nvt-csvr")
     stride = _steps(stride_fs, spec.timestep_fs, "--stride-fs")

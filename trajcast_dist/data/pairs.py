@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 from trajcast_dist import __version__, units
 from trajcast_dist.data.frames import Trajectory, frame_spacing_fs, read_trajectory
 from trajcast_dist.data.store import PairStoreWriter, check_replaceable, commit_store
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.io.atomic import remove_stale_temporaries, temporary_name
 from trajcast_dist.progress import progress_bar
 
 __all__ = ["build_pairs", "minimum_image_displacement", "parse_split"]
@@ -42,6 +42,8 @@ def build_pairs(paths, dt_fs: float, out, *, cutoff_A: float = 6.0, split: dict 
                 frame_fs: float | None = None, overwrite: bool = False, command: str | None = None,
                 progress: bool = True) -> Path:
     """Build the store at `out` from trajectory files; returns its path. See the module docstring."""
+    for flag, value, unit in (("--dt", dt_fs, "fs"), ("--cutoff", cutoff_A, "Å"), ("--frame-fs", frame_fs, "fs")):
+        check_positive(flag, value, unit)
     out = Path(out).resolve()  # `.` has no name to put a temporary store beside
     check_replaceable(out, overwrite)
     if split is not None and split_by_trajectory is not None:
@@ -58,7 +60,8 @@ def build_pairs(paths, dt_fs: float, out, *, cutoff_A: float = 6.0, split: dict 
     species = sorted({int(z) for t in trajectories for z in t.species})
     max_atoms = max(t.n_atoms for t in trajectories)
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    remove_stale_temporaries(out, "tmp-")  # stores half-built by killed runs
+    tmp = temporary_name(out, "tmp-")
     try:
         writer = PairStoreWriter(tmp, shard_frames)
         statistics = None
