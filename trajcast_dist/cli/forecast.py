@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from trajcast_dist.errors import UserError
-from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings, run_forecast
+from trajcast_dist.forecast import (DTYPES, ForecastSettings, append_options, initial_state, make_step_settings,
+                                    model_path, run_forecast)
 
 __all__ = ["add_arguments", "run"]
 
@@ -68,7 +69,7 @@ def run_serial(args) -> int:
     set_threads(args.threads, 1)
     device = resolve_device(args.device, local_rank=0)
     output, restart_out = resolve_outputs(args)
-    model, record = load_forecast_model(resolve_model_path(args.model, restart), settings.dtype, device,
+    model, record = load_forecast_model(model_path(args.model, restart), settings.dtype, device,
                                         backend=args.backend, fast=args.fast)
     rng = np.random.default_rng(settings.seed)
     if restart:
@@ -77,7 +78,7 @@ def run_serial(args) -> int:
     else:
         atoms = read_structure(args.structure)
         state = initial_state(atoms, model, settings, rng, where=str(args.structure))
-    continuation = continuation_options(args, restart)
+    continuation = append_options(restart) if args.append else {}
     from trajcast_dist.dynamics.rollout import SerialDriver
 
     driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, DTYPES[settings.dtype],
@@ -124,32 +125,9 @@ def resolve_outputs(args):
     restart_out = Path(args.restart_out or f"{output}.restart.npz")
     check_distinct({"--output": output, "--restart-out": restart_out})
     check_distinct({"--output": output, "--restart": args.restart})
-    in_place = args.restart and Path(args.restart).resolve() == restart_out.resolve()
+    in_place = bool(args.restart) and Path(args.restart).resolve() == restart_out.resolve()
     return (check_writable(output, args.overwrite or args.append),
             check_writable(restart_out, args.overwrite or in_place, "restart file"))
-
-
-def resolve_model_path(flag, restart) -> str:
-    """--model, else the model that wrote the restart being continued, else the shipped default."""
-    from trajcast_dist.pretrained import default_model_path
-
-    stored = restart.meta.get("model") if restart else None
-    if flag or stored is None:
-        return flag or default_model_path()
-    if not Path(stored["file"]).is_file():
-        raise UserError(f"--restart {restart.path} was written with model {stored['file']}, which is no longer "
-                        "there; pass --model with that model")
-    return stored["file"]
-
-
-def continuation_options(args, restart) -> dict:
-    """`run_forecast` options for continuing `restart` with --append (cuts the old trajectory back; rank 0)."""
-    from trajcast_dist.io.restart import prepare_append
-
-    if not args.append:
-        return {}
-    return {"append": True, "start_frame": prepare_append(restart),
-            "start_temperature_K": restart.meta.get("temperature_K")}
 
 
 def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: bool = False):

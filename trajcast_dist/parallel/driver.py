@@ -10,6 +10,7 @@ one rank alone is printed there and ends the job with `MPI_Abort`, so no rank wa
 """
 
 import os
+import signal
 import sys
 import time
 import traceback
@@ -168,6 +169,10 @@ def run_distributed(args) -> int:
     from mpi4py import MPI
 
     world = MPI.COMM_WORLD
+    if world.rank != 0:
+        # Ctrl-C reaches every rank; rank 0 alone answers it (one line, see `_interrupted`). A rank interrupted
+        # first would end the job while rank 0 waits inside a collective, and its line would be lost.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return guarded(lambda: _forecast(args, world), world)
 
 
@@ -208,9 +213,8 @@ def agree(world, func, root_only: bool = False):
 def _forecast(args, world) -> int:
     from mpi4py import MPI
 
-    from trajcast_dist.cli.forecast import (continuation_options, load_forecast_model, resolve_device,
-                                            set_threads)
-    from trajcast_dist.forecast import DTYPES, make_step_settings, run_forecast
+    from trajcast_dist.cli.forecast import load_forecast_model, resolve_device, set_threads
+    from trajcast_dist.forecast import DTYPES, append_options, make_step_settings, run_forecast
     from trajcast_dist.io.restart import check_model
     from trajcast_dist.parallel.launch import local_rank
 
@@ -241,7 +245,7 @@ def _forecast(args, world) -> int:
                                            getattr(args, "cuda_aware", False))
     driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
     agree(world, lambda: driver.check_overlaps(args.restart or args.structure))
-    continuation = agree(world, lambda: continuation_options(args, restart), root_only=True)
+    continuation = agree(world, lambda: append_options(restart) if args.append else {}, root_only=True)
     del source, restart
     on_root.clear()  # rank 0 keeps only its own atoms from here on
     output, restart_out = outputs
@@ -267,12 +271,13 @@ class _Sized:
 def _settings_and_outputs(args, on_root: dict):
     """Rank 0 only: (settings, outputs, model file). With --restart only the restart's metadata is read here;
     its atoms are streamed to their owners later."""
-    from trajcast_dist.cli.forecast import resolve_model_path, resolve_outputs, resolve_settings
+    from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
+    from trajcast_dist.forecast import model_path
     from trajcast_dist.io.restart import RestartReader
 
     restart = on_root["restart"] = RestartReader(args.restart) if args.restart else None
     settings = resolve_settings(args, restart.settings if restart else None)
-    return settings, resolve_outputs(args), resolve_model_path(args.model, restart)
+    return settings, resolve_outputs(args), model_path(args.model, restart)
 
 
 def _open_on_root(args, model, settings, rng, restart):
@@ -302,11 +307,9 @@ def _header(state: SystemState) -> dict:
 
 
 def _interrupted(world):
-    """Ctrl-C reaches every rank (the launcher forwards SIGINT): one line from rank 0 and exit status 130 on
-    each, as for one process. The ranks are interrupted at different points of the step, so none waits for
-    the others (no collective, no MPI_Finalize): the process ends here."""
-    if world.rank == 0:
-        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+    """Ctrl-C on rank 0: one line and exit status 130, as for one process. No collective and no MPI_Finalize
+    (the other ranks are somewhere else in the step): the process ends here, and with it the job."""
+    print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(130)
 
