@@ -186,3 +186,17 @@ def test_append_continuation_does_not_repeat_its_first_frame(model_file, water_f
     assert steps_in(rest) == [4, 5, 6]
     refused(capsys, water_file, "--steps", 1, "--output", tmp_path / "x.xyz", "--append", *common,
             match=["--append", "--restart"])
+
+
+def test_append_repairs_what_a_kill_between_restart_and_frame_leaves(model_file, water_file, tmp_path, capsys):
+    common = ["--model", model_file, "--stride", 1, "--seed", 3]
+    full, cut = tmp_path / "full.xyz", tmp_path / "cut.xyz"
+    assert forecast(capsys, water_file, "--steps", 4, "--output", full, *common)[0] == 0
+    for leftover in ("none", "half"):  # killed before any byte of the frame, or in the middle of it
+        assert forecast(capsys, water_file, "--steps", 2, "--output", cut, "--overwrite", *common)[0] == 0
+        restart = RestartReader(f"{cut}.restart.npz")
+        text = cut.read_bytes()
+        frame = text[restart.meta["frame_start"]:]
+        cut.write_bytes(text[:restart.meta["frame_start"]] + (frame[: len(frame) // 2] if leftover == "half" else b""))
+        assert forecast(capsys, "--restart", restart.path, "--steps", 2, "--output", cut, "--append", *common)[0] == 0
+        assert cut.read_bytes() == full.read_bytes(), leftover
