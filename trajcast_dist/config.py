@@ -16,6 +16,8 @@ from trajcast_dist.errors import UserError
 
 __all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "from_mapping"]
 
+_FINITE = " and finite (YAML .nan and .inf are refused)"
+
 
 @dataclass
 class ModelConfig:
@@ -45,7 +47,7 @@ class ModelConfig:
                     "velocity_rms_A_per_fs", "dt_fs")
         for name in positive:
             if not 0 < getattr(self, name) < math.inf:
-                raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be a finite number > 0")
+                raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         if self.lmax < 1:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
         if self.backend not in ("e3nn", "cueq", "auto"):
@@ -98,7 +100,7 @@ class TrainConfig:
             raise UserError(f"{where}: training.batch_size = {self.batch_size} must be > 0")
         for name in ("lr", "scheduler_factor", "max_epochs", "log_every"):
             if not 0 < getattr(self, name) < math.inf:
-                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be a finite number > 0")
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         for name in ("scheduler_patience", "early_stopping_patience", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")
