@@ -19,6 +19,8 @@ from trajcast_dist.errors import UserError
 
 __all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping"]
 
+_FINITE = " and finite (YAML .nan and .inf are refused)"
+
 
 @dataclass
 class ModelConfig:
@@ -65,8 +67,8 @@ class ModelConfig:
                     "temperature_K", "num_layers", "avg_num_neighbors", "displacement_rms_A",
                     "velocity_rms_A_per_fs", "dt_fs")
         for name in positive:
-            if getattr(self, name) <= 0:
-                raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0")
+            if not 0 < getattr(self, name) < math.inf:
+                raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         if self.lmax < 1:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
         if self.backend not in ("e3nn", "cueq", "auto"):
@@ -145,8 +147,8 @@ class TrainConfig:
         if self.batch_size <= 0:
             raise UserError(f"{where}: training.batch_size = {self.batch_size} must be > 0")
         for name in ("lr", "scheduler_factor", "max_epochs", "log_every"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0")
+            if not 0 < getattr(self, name) < math.inf:
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         for name in ("scheduler_patience", "early_stopping_patience", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")

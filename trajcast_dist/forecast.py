@@ -4,26 +4,28 @@
 output, logging, restart and progress handling, so `mpirun -n P` and one process write the same files.
 """
 
+import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, step_settings
+from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps, step_settings
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
-from trajcast_dist.io.restart import RestartWriter
+from trajcast_dist.io.restart import RestartReader, RestartWriter, prepare_append
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
 from trajcast_dist.io.trajectory import state_to_atoms
+from trajcast_dist.progress import progress_bar
 
-__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "DTYPES"]
+__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "model_path", "append_options", "DTYPES"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -39,10 +41,13 @@ class ForecastSettings:
     max_temperature_factor: float = 3.0
 
     def validate(self) -> None:
-        if self.temperature_K <= 0:
-            raise UserError(f"--temperature {self.temperature_K} must be > 0 K")
-        if self.tau_fs <= 0:
-            raise UserError(f"--tau {self.tau_fs} must be > 0 fs")
+        check_positive("--temperature", self.temperature_K, "K")
+        check_positive("--tau", self.tau_fs, "fs")
+        if not 1 < self.max_temperature_factor < math.inf:
+            raise UserError(f"--max-temperature-factor {self.max_temperature_factor} must be a finite number > 1 "
+                            "(the run stops when T exceeds this multiple of the target)")
+        if self.seed < 0:
+            raise UserError(f"--seed {self.seed} must be ≥ 0")
         if self.stride <= 0:
             raise UserError(f"--stride {self.stride} must be > 0")
         if self.dtype not in DTYPES:
@@ -58,6 +63,7 @@ def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Gener
     (the conservation layer keeps the input momentum, so a drifting start would drift forever)."""
     state = state_from_atoms(atoms, where)
     check_compatible(model, state, where)
+    check_overlaps(state.positions, state.numbers, state.ids, state.cell, state.pbc, where)
     masses = units.masses_amu(state.numbers)
     if has_velocities(atoms):
         state.velocities = remove_net_momentum(state.velocities, masses)
@@ -87,13 +93,22 @@ def make_step_settings(model, state: SystemState, settings: ForecastSettings):
 
 
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,
-                 append: bool = False, log=None, progress: bool = False) -> SystemState | None:
-    """Advance `driver` by `steps`, writing a frame, a log line and the restart file every `stride` steps.
+                 append: bool = False, log=None, progress: bool = False, start_frame: bool = True,
+                 start_temperature_K: float | None = None, model_record: dict | None = None) -> SystemState | None:
+    """Advance `driver` by `steps`, writing a frame, a log line and the restart file every `stride` steps and
+    after the last step.
 
     A driver has `is_main`, `model`, `rng`, `step() -> T`, `step_count`, `gather() -> SystemState` (the whole
     state on the main process, None elsewhere) and `stats() -> dict` for the log line. A distributed driver
     also has `snapshot()`, `temperature()` and `result()` (see `_WholeState`), so frames and restarts are
     written a chunk of atoms at a time and no process assembles the whole system.
+
+    `append` opens `output` for appending; `start_frame` False leaves out the frame of the starting state (a
+    continuation whose trajectory already holds it). `start_temperature_K` is the temperature that frame states
+    (a restart's recorded value, so a rewritten frame is byte for byte the one the interrupted run wrote).
+    `model_record` (the model's identity) is stored in every restart. Each restart is in place before the frame
+    it describes is flushed, and records where that frame starts in `output`, so a run killed between the two
+    is cut back and continued exactly (`prepare_append`).
 
     Returns the final state (None for distributed drivers). On an instability the last good restart stays in
     place and the error propagates.
@@ -104,34 +119,65 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
     out = driver if hasattr(driver, "snapshot") else _WholeState(driver)
     writer = ExtxyzFrameWriter(output, append=append) if (output and main) else None
     dt_fs = driver.model.dt_fs
+    restart = _RestartPlan(restart_path, output, model_record) if restart_path else None
     try:
-        if not append:
-            temperature = out.temperature()
-            _output(out, writer, bool(output), None, log, temperature, None, dt_fs, driver)
-        bar = tqdm(total=steps, disable=not (progress and main), unit="step", dynamic_ncols=True)
+        temperature = out.temperature() if start_temperature_K is None else start_temperature_K
+        _output(out, writer, bool(output) and start_frame, None, log, temperature, None, dt_fs, driver)
+        bar = progress_bar(total=steps, enabled=progress and main, unit="step")
         tick, done_since_tick = time.perf_counter(), 0
         try:
-            for _ in range(steps):
+            for done in range(1, steps + 1):
                 temperature = driver.step()
                 done_since_tick += 1
                 bar.update(1)
-                step = driver.step_count
-                if step % settings.stride == 0 or _ == steps - 1:
-                    seconds_per_step = (time.perf_counter() - tick) / done_since_tick
-                    framed = step % settings.stride == 0
-                    restart = (restart_path, driver.rng.bit_generator.state, asdict(settings)) if restart_path else None
-                    _output(out, writer, bool(output) and framed, restart, log if framed else None, temperature,
-                            seconds_per_step, dt_fs, driver)
-                    if main:
-                        bar.set_postfix(T=f"{temperature:.0f}K",
-                                        ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
-                    tick, done_since_tick = time.perf_counter(), 0
+                if driver.step_count % settings.stride and done < steps:
+                    continue
+                seconds_per_step = (time.perf_counter() - tick) / done_since_tick
+                _output(out, writer, bool(output), restart and restart.state(driver, settings, temperature), log,
+                        temperature, seconds_per_step, dt_fs, driver)
+                if main:
+                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
+                tick, done_since_tick = time.perf_counter(), 0
         finally:
             bar.close()
     finally:
         if writer:
             writer.close()
     return out.result()
+
+
+def model_path(flag, restart: RestartReader | None) -> str:
+    """The model file of a run: --model, else the model that wrote the restart being continued, else the
+    shipped default."""
+    from trajcast_dist.pretrained import default_model_path
+
+    stored = restart.meta.get("model") if restart else None
+    if flag or stored is None:
+        return flag or default_model_path()
+    if not Path(stored["file"]).is_file():
+        raise UserError(f"--restart {restart.path} was written with model {stored['file']}, which is no longer "
+                        "there; pass --model with that model")
+    return stored["file"]
+
+
+def append_options(restart: RestartReader) -> dict:
+    """`run_forecast` options for continuing `restart` with --append; cuts the old trajectory back (see
+    `prepare_append`; the main process only)."""
+    return {"append": True, "start_frame": prepare_append(restart),
+            "start_temperature_K": restart.meta.get("temperature_K")}
+
+
+class _RestartPlan:
+    """What each restart of a run records besides the state: the generator state, the settings, the model's
+    identity, the temperature of the state and where its frame begins in the trajectory."""
+
+    def __init__(self, path, output, model_record: dict | None):
+        self.path, self.model_record = path, model_record
+        self.trajectory = str(Path(output).resolve()) if output else None
+
+    def state(self, driver, settings: ForecastSettings, temperature_K: float) -> tuple:
+        return (self.path, driver.rng.bit_generator.state, asdict(settings),
+                {"model": self.model_record, "temperature_K": float(temperature_K), "trajectory": self.trajectory})
 
 
 class _WholeState:
@@ -159,13 +205,17 @@ def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
 
 def _output(out, writer, frame: bool, restart, log, temperature, seconds_per_step, dt_fs, driver) -> None:
     """One output point (collective on distributed drivers): the frame (if `frame`; `writer` exists on the main
-    process only) and the restart (if `restart` = (path, rng state, settings)) fed from the same pass over the
-    atoms, then the log line."""
+    process only) and the restart (if `restart` = (path, rng state, settings, record)) fed from the same pass
+    over the atoms, then the log line."""
     header, blocks = out.snapshot()
     sinks, elements = [], _ElementTemperatures(header)
     if driver.is_main:
+        # the restart first: it finishes (renames into place) before the frame is flushed
+        if restart:
+            path, rng_state, settings, record = restart
+            record = {**record, "frame_start": writer.tell() if frame else None}
+            sinks.append(RestartWriter(path, header, rng_state, settings, record))
         sinks += [writer.begin(header, temperature)] if frame else []
-        sinks += [RestartWriter(restart[0], header, *restart[1:])] if restart else []
         sinks += [elements] if sinks and log else []
     if frame or restart is not None:  # decided from flags every rank shares: all ranks take part in the gather
         _feed(blocks, sinks)

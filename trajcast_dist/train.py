@@ -96,7 +96,7 @@ def _run(args) -> int:
         return 0
     from trajcast_dist.training import train
 
-    train(config, resume=args.resume, progress=not args.quiet and sys.stderr.isatty())
+    train(config, resume=args.resume, progress=not args.quiet)
     return 0
 
 

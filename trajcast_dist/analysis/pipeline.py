@@ -28,7 +28,7 @@ from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartitio
 from trajcast_dist.analysis.trajectory import FrameBuffer, half_min_width_A, iter_frames, peek
 from trajcast_dist.analysis.vdos import at_resolution_of, cosine_overlap, overlap_score, vibrational_dos
 from trajcast_dist.analysis.verdict import TOLERANCES, Verdict, judge, overall_verdict
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
 
 __all__ = ["AnalysisSettings", "OBSERVABLES", "analyze", "format_summary"]
 
@@ -112,6 +112,7 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
     `settings.max_memory_gb` (a UserError names --stride/--skip-ps); the FFTs work on ≈ 256 MiB chunks of atoms.
     """
     settings = replace(settings or AnalysisSettings(), **overrides)
+    _check_numbers(settings)
     traj_paths, reference_paths = _paths(traj_paths), _paths(reference_paths or [])
     out = _prepare_out_dir(out_dir, overwrite)
     if energy_fn is None and settings.energy_system:
@@ -199,6 +200,13 @@ def _describe(result: "_SetResult", settings: AnalysisSettings) -> str:
 
 def _paths(paths) -> list[Path]:
     return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def _check_numbers(settings: AnalysisSettings) -> None:
+    check_positive("--skip-ps", settings.skip_ps, "ps", allow_zero=True)
+    for flag, value, unit in (("--dt-fs", settings.dt_fs, "fs"), ("--vacf-max-ps", settings.vacf_max_ps, "ps"),
+                              ("--t0", settings.t0_K, "K"), ("--max-memory-gb", settings.max_memory_gb, "GiB")):
+        check_positive(flag, value, unit)
 
 
 def _prepare_out_dir(out_dir, overwrite: bool) -> Path:

@@ -15,10 +15,10 @@ from typing import Iterator
 import ase
 import ase.io
 import numpy as np
-from tqdm import tqdm
 
 from trajcast_dist import units
 from trajcast_dist.errors import UserError
+from trajcast_dist.progress import progress_bar
 
 __all__ = ["Frame", "FirstFrame", "iter_frames", "peek", "Unwrapper", "FrameBuffer", "has_velocities",
            "velocities_A_per_fs", "half_min_width_A"]
@@ -99,9 +99,9 @@ def iter_frames(path, *, dt_fs: float | None = None, skip_ps: float = 0.0, strid
     previous_time = None
     step_fs = None
     index = 0
-    frames = ase.io.iread(path, index=":", format="extxyz")
-    for raw_index, atoms in enumerate(tqdm(frames, desc=f"reading {path.name}", unit=" frames",
-                                           disable=not progress, leave=False, mininterval=2.0)):
+    frames = _read_frames(path)
+    for raw_index, atoms in enumerate(progress_bar(frames, desc=f"reading {path.name}", unit=" frames",
+                                                   enabled=progress, leave=False)):
         time_fs = _time_fs(atoms, raw_index, dt_fs, path)
         if t_start is None:
             t_start = time_fs
@@ -125,6 +125,24 @@ def iter_frames(path, *, dt_fs: float | None = None, skip_ps: float = 0.0, strid
         previous_time = time_fs
         velocities = velocities_A_per_fs(atoms) if has_velocities(atoms) else None
         yield Frame(index, time_fs, atoms, unwrapped, velocities)
+        index += 1
+
+
+def _read_frames(path: Path) -> Iterator:
+    """ase.io.iread, with a malformed frame (typically the half-written last frame of a killed run) reported in
+    one line naming the file and the frame."""
+    frames = ase.io.iread(path, index=":", format="extxyz")
+    index = 0
+    while True:
+        try:
+            atoms = next(frames)
+        except StopIteration:
+            return
+        except Exception as err:  # ASE raises many types for a malformed frame
+            detail = " ".join(str(err).split())[:200] or type(err).__name__
+            raise UserError(f"{path}: frame {index} is truncated or malformed ({detail}); cut the file after the "
+                            "last whole frame (a run continued with --restart ... --append does that)") from None
+        yield atoms
         index += 1
 
 

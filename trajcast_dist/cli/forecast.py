@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from trajcast_dist.errors import UserError
-from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings, run_forecast
+from trajcast_dist.forecast import (DTYPES, ForecastSettings, append_options, initial_state, make_step_settings,
+                                    model_path, run_forecast)
 
 __all__ = ["add_arguments", "run"]
 
@@ -34,6 +35,10 @@ def add_arguments(parser) -> None:
                         help="fast inference: tabulated MLP weights (≤ 1e-7 relative) and grouped tensor products")
     parser.add_argument("--restart", help="continue from this restart file (STRUCTURE not needed)")
     parser.add_argument("--restart-out", help="restart file to write (default OUTPUT.restart.npz)")
+    parser.add_argument("--append", action="store_true",
+                        help="with --restart: continue the trajectory without repeating the restart's frame, in "
+                             "OUTPUT (the run's own file: a frame a killed run left behind is cut off first) or a "
+                             "new file, so `cat` of the two is one trajectory")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--max-temperature-factor", type=float, default=3.0,
                         help="stop when T exceeds this multiple of the target (default 3)")
@@ -56,22 +61,24 @@ def run(args) -> int:
 
 
 def run_serial(args) -> int:
-    from trajcast_dist.io.restart import load_restart
+    from trajcast_dist.io.restart import RestartReader, check_model, load_restart
     from trajcast_dist.io.structure import read_structure
 
-    restart = load_restart(args.restart) if args.restart else None
-    settings = resolve_settings(args, restart[2] if restart else None)
+    restart = RestartReader(args.restart) if args.restart else None
+    settings = resolve_settings(args, restart.settings if restart else None)
     set_threads(args.threads, 1)
     device = resolve_device(args.device, local_rank=0)
-    model = load_forecast_model(args.model, settings.dtype, device, backend=args.backend, fast=args.fast)
     output, restart_out = resolve_outputs(args)
+    model, record = load_forecast_model(model_path(args.model, restart), settings.dtype, device,
+                                        backend=args.backend, fast=args.fast)
     rng = np.random.default_rng(settings.seed)
     if restart:
-        state, rng_state, _ = restart
-        rng.bit_generator.state = rng_state
+        check_model(args.restart, restart.meta.get("model"), record)
+        state, rng.bit_generator.state, _ = load_restart(args.restart)
     else:
         atoms = read_structure(args.structure)
         state = initial_state(atoms, model, settings, rng, where=str(args.structure))
+    continuation = append_options(restart) if args.append else {}
     from trajcast_dist.dynamics.rollout import SerialDriver
 
     driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, DTYPES[settings.dtype],
@@ -81,7 +88,7 @@ def run_serial(args) -> int:
         f"{'NVE' if settings.nve else f'NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs'}, "
         f"{settings.dtype}, device={device}, 1 process")
     run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log,
-                 progress=not args.quiet and sys.stderr.isatty())
+                 progress=not args.quiet, model_record=record, **continuation)
     log(f"# wrote {output} and {restart_out}")
     return 0
 
@@ -102,26 +109,33 @@ def resolve_settings(args, stored: dict | None = None) -> ForecastSettings:
     settings.validate()
     if args.steps <= 0:
         raise UserError(f"--steps {args.steps} must be > 0")
+    if args.threads is not None and args.threads <= 0:
+        raise UserError(f"--threads {args.threads} must be > 0")
     return settings
 
 
 def resolve_outputs(args):
-    from trajcast_dist.io.atomic import check_writable
+    """(trajectory, restart file) after the checks: distinct files, writable, nothing replaced without
+    --overwrite (--append continues an existing trajectory; continuing in place updates the restart)."""
+    from trajcast_dist.io.atomic import check_distinct, check_writable
 
+    if args.append and not args.restart:
+        raise UserError("--append continues a run: give --restart FILE too")
     output = Path(args.output)
     restart_out = Path(args.restart_out or f"{output}.restart.npz")
-    if args.restart and Path(args.restart).resolve() == restart_out.resolve():
-        return check_writable(output, args.overwrite), restart_out  # continuing in place updates the restart
-    return check_writable(output, args.overwrite), check_writable(restart_out, args.overwrite, "restart file")
+    check_distinct({"--output": output, "--restart-out": restart_out})
+    check_distinct({"--output": output, "--restart": args.restart})
+    in_place = bool(args.restart) and Path(args.restart).resolve() == restart_out.resolve()
+    return (check_writable(output, args.overwrite or args.append),
+            check_writable(restart_out, args.overwrite or in_place, "restart file"))
 
 
 def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: bool = False):
-    from trajcast_dist.io.checkpoint import load_model
+    """(model, its identity record) from a model file (see `io.checkpoint.model_record`)."""
+    from trajcast_dist.io.checkpoint import load_model, model_record
     from trajcast_dist.model.backends import resolve_backend
-    from trajcast_dist.pretrained import default_model_path
 
-    path = path or default_model_path()
-    model, _ = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
+    model, meta = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
     if fast and torch.device(device).type == "cpu":
         from trajcast_dist.model import cpu_kernel
         from trajcast_dist.parallel.launch import local_rank
@@ -129,7 +143,7 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
         if cpu_kernel.needs_build() and local_rank() == 0:
             print("trajcast-dist: compiling the fused CPU kernel on first use (≈ 30 s, cached afterwards)",
                   file=sys.stderr, flush=True)
-    return model.use_fast_inference() if fast else model
+    return (model.use_fast_inference() if fast else model), model_record(path, meta)
 
 
 def set_threads(threads, ranks_per_node: int) -> None:

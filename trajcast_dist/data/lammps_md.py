@@ -22,11 +22,11 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
-from tqdm import tqdm
 
 from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
 from trajcast_dist.data.systems import get_system
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.progress import progress_bar
 
 __all__ = ["run_reference_md", "potential_energies", "select_starts", "select_starts_by_energy"]
 
@@ -38,6 +38,8 @@ def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equi
     """Run the protocol and return the trajectory paths (see module docstring)."""
     spec = get_system(system)
     out_dir = Path(out_dir)
+    check_positive("--temperature", temperature_K, "K")
+    check_positive("--equilibrate-ps", equilibrate_ps, "ps", allow_zero=True)
     if ensemble not in ("nve", "nvt-csvr"):
         raise UserError(f"--ensemble {ensemble!r} is not known; use nve or nvt-csvr")
     stride = _steps(stride_fs, spec.timestep_fs, "--stride-fs")
@@ -139,8 +141,8 @@ def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_f
     stages = spec.equilibration(temperature_K, equilibrate_fs, seed)
     every = max(1, int(round(spec.candidate_every_fs / spec.timestep_fs)))
     times, temps, energies, states = [], [], [], []
-    bar = tqdm(total=sum(s.steps for s in stages), desc=f"{spec.name} equilibration", unit="step",
-               disable=not (progress and session.is_main))
+    bar = progress_bar(total=sum(s.steps for s in stages), desc=f"{spec.name} equilibration", unit="step",
+                       enabled=progress and session.is_main)
     for k, stage in enumerate(stages):
         session.commands(stage.commands)
         last, previous = k == len(stages) - 1, 0
@@ -188,7 +190,7 @@ def _production(session, spec, start, numbers, path: Path, ensemble, temperature
     partial = path.with_suffix(".xyz.partial")
     handle = open(partial, "w") if session.is_main else None
     try:
-        with tqdm(total=steps, desc=label, unit="step", disable=not (progress and session.is_main)) as bar:
+        with progress_bar(total=steps, desc=label, unit="step", enabled=progress and session.is_main) as bar:
             _write_frame(handle, session, spec, numbers, 0)
             for step in session.run_chunks(steps, stride):
                 bar.update(stride)  # steps is a multiple of stride

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from trajcast_dist import __version__, units
 from trajcast_dist.data.frames import Trajectory, frame_spacing_fs, read_trajectory
-from trajcast_dist.data.store import PairStoreWriter, commit_store
-from trajcast_dist.errors import UserError
+from trajcast_dist.data.store import PairStoreWriter, check_replaceable, commit_store
+from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.io.atomic import remove_stale_temporaries, temporary_name
+from trajcast_dist.progress import progress_bar
 
 __all__ = ["build_pairs", "minimum_image_displacement", "parse_split"]
 
@@ -42,15 +42,16 @@ def build_pairs(paths, dt_fs: float, out, *, cutoff_A: float = 6.0, split: dict 
                 frame_fs: float | None = None, overwrite: bool = False, command: str | None = None,
                 progress: bool = True) -> Path:
     """Build the store at `out` from trajectory files; returns its path. See the module docstring."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    for flag, value, unit in (("--dt", dt_fs, "fs"), ("--cutoff", cutoff_A, "Å"), ("--frame-fs", frame_fs, "fs")):
+        check_positive(flag, value, unit)
+    out = Path(out).resolve()  # `.` has no name to put a temporary store beside
+    check_replaceable(out, overwrite)
     if split is not None and split_by_trajectory is not None:
         raise UserError("give either --split or --split-by-trajectory, not both")
     if shard_frames < 1:
         raise UserError(f"--shard-frames {shard_frames}: must be at least 1")
     trajectories = [read_trajectory(p, frame_fs=frame_fs) for p in
-                    tqdm(paths, desc="reading", unit="file", disable=not progress)]
+                    progress_bar(paths, desc="reading", unit="file", enabled=progress)]
     lags = [_lag(t, dt_fs) for t in trajectories]
     plan = _plan(trajectories, lags, split, split_by_trajectory, max_pairs)
     for name, pairs in plan.items():
@@ -59,7 +60,8 @@ def build_pairs(paths, dt_fs: float, out, *, cutoff_A: float = 6.0, split: dict 
     species = sorted({int(z) for t in trajectories for z in t.species})
     max_atoms = max(t.n_atoms for t in trajectories)
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    remove_stale_temporaries(out, "tmp-")  # stores half-built by killed runs
+    tmp = temporary_name(out, "tmp-")
     try:
         writer = PairStoreWriter(tmp, shard_frames)
         statistics = None
@@ -68,7 +70,8 @@ def build_pairs(paths, dt_fs: float, out, *, cutoff_A: float = 6.0, split: dict 
             frames = (_pair(trajectories[k], start, lags[k]) for k, start in pairs)
             if name == "train":
                 frames = _Accumulator(frames, cutoff_A)
-            for frame in tqdm(frames, total=len(pairs), desc=f"writing {name}", unit="pair", disable=not progress):
+            for frame in progress_bar(frames, total=len(pairs), desc=f"writing {name}", unit="pair",
+                                      enabled=progress):
                 split_writer.append(frame)
             split_writer.flush()
             if name == "train":

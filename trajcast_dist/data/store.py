@@ -29,6 +29,7 @@ steps per rank). Frames within a shard are shuffled too. Only one shard is held 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -38,7 +39,7 @@ import zarr
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["PairStore", "PairStoreWriter", "FRAME_KEYS", "commit_store"]
+__all__ = ["PairStore", "PairStoreWriter", "FRAME_KEYS", "check_replaceable", "commit_store"]
 
 CHUNK_FRAMES = 4
 VECTOR_KEYS = ("positions", "velocities", "target_displacement", "target_velocity")
@@ -52,9 +53,14 @@ class PairStore:
         self.path = Path(path)
         if not (self.path / "zarr.json").is_file():
             raise UserError(f"{self.path}: not a zarr store (no zarr.json); build one with `trajcast-dist data pairs`")
-        self._root = zarr.open_group(str(self.path), mode="r")
-        self.attrs = dict(self._root.attrs)
-        self.shard_frames = int(self.attrs["shard_frames"])
+        try:
+            self._root = zarr.open_group(str(self.path), mode="r")
+            self.attrs = dict(self._root.attrs)
+            self.shard_frames = int(self.attrs["shard_frames"])
+        except Exception as err:  # zarr raises many types for a damaged zarr.json
+            detail = f"no attribute {err}" if isinstance(err, KeyError) else " ".join(str(err).split())[:200]
+            raise UserError(f"{self.path / 'zarr.json'}: cannot read the pair store ({detail}); it is damaged: "
+                            "rebuild it with `trajcast-dist data pairs`") from None
 
     @property
     def splits(self) -> list[str]:
@@ -138,12 +144,24 @@ class PairStoreWriter:
         self._root.attrs.update({**attrs, "shard_frames": self.shard_frames})
 
 
+def check_replaceable(out_path, overwrite: bool) -> None:
+    """An existing `out_path` may be replaced only with `overwrite`, and only if it is a pair store this tool
+    wrote: --overwrite must never delete a directory of other files (say `.` or a home directory)."""
+    out_path = Path(out_path)
+    if not out_path.exists():
+        return
+    if not overwrite:
+        raise UserError(f"{out_path} already exists; pass --overwrite to replace it")
+    if not _is_pair_store(out_path):
+        raise UserError(f"{out_path} exists and is not a pair store written by trajcast-dist; --overwrite replaces "
+                        "only those: choose another --out (or remove it yourself)")
+
+
 def commit_store(tmp_path: Path, out_path: Path, overwrite: bool) -> None:
-    """Move a finished store into place; an existing one is replaced only with `overwrite`."""
+    """Move a finished store into place; an existing one is replaced only as `check_replaceable` allows."""
     tmp_path, out_path = Path(tmp_path), Path(out_path)
+    check_replaceable(out_path, overwrite)
     if out_path.exists():
-        if not overwrite:
-            raise UserError(f"{out_path} already exists; pass --overwrite to replace it")
         trash = out_path.with_name(f".{out_path.name}.old-{os.getpid()}")
         os.replace(out_path, trash)
         os.replace(tmp_path, out_path)
@@ -184,6 +202,17 @@ class _SplitWriter:
         self.arrays["pbc"][rows] = np.stack([f["pbc"] for f in self._buffer])
         self.written += n
         self._buffer = []
+
+
+def _is_pair_store(path: Path) -> bool:
+    """A directory holding only what `build_pairs` writes: zarr.json with our attributes and the split groups."""
+    try:
+        attrs = json.loads((path / "zarr.json").read_text())["attributes"]
+        written_by_us = str(attrs["provenance"]["package"]).startswith("trajcast-dist")
+        entries = {entry.name for entry in path.iterdir()}
+        return written_by_us and entries <= {"zarr.json", *attrs["splits"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _array(group, name, shape, dtype, shard_frames):

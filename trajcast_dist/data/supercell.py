@@ -8,12 +8,12 @@ are kept.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from trajcast_dist.errors import UserError
+from trajcast_dist.io.atomic import atomic_path, check_writable
 from trajcast_dist.io.structure import read_structure
 
 __all__ = ["write_supercell"]
@@ -25,8 +25,7 @@ def write_supercell(structure, repeat, out, *, overwrite: bool = False, index: i
     repeat = tuple(int(r) for r in repeat)
     if len(repeat) != 3 or min(repeat) < 1:
         raise UserError(f"--repeat {' '.join(map(str, repeat))}: give three positive integers a b c")
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists; pass --overwrite to replace it")
+    check_writable(out, overwrite)
     atoms = read_structure(structure, index)
     cell = np.asarray(atoms.cell)
     if np.linalg.matrix_rank(cell) < 3:
@@ -35,19 +34,14 @@ def write_supercell(structure, repeat, out, *, overwrite: bool = False, index: i
     # ASE's extxyz stores velocities as momenta; copying them keeps the exact values.
     momenta = atoms.get_momenta() if has_velocities else None
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(f"{len(atoms) * int(np.prod(repeat))}\n{_comment(atoms, cell, repeat, has_velocities)}\n")
-            symbols = atoms.get_chemical_symbols()
-            row = "%-2s" + " %16.10f" * (6 if has_velocities else 3) + "\n"
-            for shift in np.ndindex(*repeat):
-                positions = atoms.positions + np.asarray(shift) @ cell
-                values = np.hstack([positions, momenta]) if has_velocities else positions
-                handle.write("".join(row % (s, *v) for s, v in zip(symbols, values.tolist())))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out) as tmp, open(tmp, "w") as handle:
+        handle.write(f"{len(atoms) * int(np.prod(repeat))}\n{_comment(atoms, cell, repeat, has_velocities)}\n")
+        symbols = atoms.get_chemical_symbols()
+        row = "%-2s" + " %16.10f" * (6 if has_velocities else 3) + "\n"
+        for shift in np.ndindex(*repeat):
+            positions = atoms.positions + np.asarray(shift) @ cell
+            values = np.hstack([positions, momenta]) if has_velocities else positions
+            handle.write("".join(row % (s, *v) for s, v in zip(symbols, values.tolist())))
     return out
 
 

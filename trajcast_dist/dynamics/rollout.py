@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from ase.data import chemical_symbols
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.state import SystemState, wrap_positions
@@ -9,9 +10,14 @@ from trajcast_dist.dynamics.step import StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import build_graph
+from trajcast_dist.graph.graph import neighbor_pairs
 from trajcast_dist.reduce import LocalReducer
 
-__all__ = ["SerialDriver", "check_compatible", "step_settings"]
+__all__ = ["SerialDriver", "check_compatible", "check_overlaps", "step_settings", "MIN_DISTANCE_A"]
+
+# Closer than any two atoms of a physical structure (the H–H bond is 0.74 Å): a duplicated atom or a broken
+# file, which the model would turn into NaN at the first step.
+MIN_DISTANCE_A = 0.5
 
 
 def check_compatible(model, state: SystemState, where: str = "structure") -> np.ndarray:
@@ -22,6 +28,22 @@ def check_compatible(model, state: SystemState, where: str = "structure") -> np.
     if not model.config.periodic and state.pbc.any():
         raise UserError(f"{where} is periodic but the model was trained on an isolated molecule; set pbc=False")
     return model.species_index(state.numbers, where)
+
+
+def check_overlaps(positions, numbers, ids, cell, pbc, where: str = "structure", n_owned: int | None = None) -> None:
+    """Refuse atoms closer than MIN_DISTANCE_A, naming the closest such pair by global id. With `n_owned`, rows
+    after it are ghosts (distributed runs): only pairs with an owned atom are looked at."""
+    i, j, shifts = neighbor_pairs(positions, cell, pbc, MIN_DISTANCE_A)
+    keep = i < (len(positions) if n_owned is None else n_owned)
+    i, j, shifts = i[keep], j[keep], shifts[keep]
+    if not len(i):
+        return
+    distances = np.linalg.norm(positions[j] - positions[i] + shifts @ np.asarray(cell).reshape(3, 3), axis=1)
+    k = int(np.argmin(distances))
+    a, b = sorted((int(ids[i[k]]), int(ids[j[k]])))
+    first, second = (chemical_symbols[int(numbers[x])] for x in (i[k], j[k]))
+    raise UserError(f"{where}: atoms {a} and {b} ({first}, {second}; 0-based) are {distances[k]:.3g} Å apart, "
+                    f"closer than {MIN_DISTANCE_A} Å: overlapping atoms; remove the duplicate or fix the positions")
 
 
 def step_settings(model, n_atoms: int, periodic: bool, temperature_K: float, tau_fs: float | None,

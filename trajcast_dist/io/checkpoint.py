@@ -2,6 +2,7 @@
 `torch.load(weights_only=True)` so a model file can never execute code."""
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from trajcast_dist.config import ModelConfig, from_mapping
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
-__all__ = ["save_model", "load_model", "read_metadata"]
+__all__ = ["save_model", "load_model", "read_metadata", "weights_sha256", "model_record"]
 
 _FORMAT = "trajcast-dist-model-1"
+_REQUIRED = ("species", "config", "cutoff_A", "dt_fs")
 
 
 def save_model(path, model, extra: dict | None = None) -> None:
@@ -37,11 +39,35 @@ def read_metadata(path) -> tuple[dict, dict]:
         raise UserError(f"{path} is not a trajcast-dist model file (or it is corrupted)") from None
     if meta.get("format") != _FORMAT:
         raise UserError(f"{path}: unsupported model format {meta.get('format')!r}")
+    missing = [key for key in _REQUIRED if key not in meta]
+    if missing or not isinstance(payload.get("state_dict"), dict):
+        what = f"metadata field {missing[0]!r}" if missing else "weights"
+        raise UserError(f"{path}: the model file has no {what}; it is corrupted or was not written by trajcast-dist")
     return meta, payload["state_dict"]
 
 
+def model_record(path, meta: dict) -> dict:
+    """The identity of a loaded model (`load_model`'s metadata), as a restart stores it: a run continues only
+    with the model that wrote it."""
+    return {"file": str(Path(path).resolve()), "weights_sha256": meta["weights_sha256"],
+            "dt_fs": float(meta["dt_fs"]), "species": [int(z) for z in meta["species"]],
+            "cutoff_A": float(meta["cutoff_A"])}
+
+
+def weights_sha256(state_dict: dict) -> str:
+    """Hash of the weights as stored (names, dtypes, shapes, values): the model's identity, whatever dtype it
+    is later cast to."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = None):
-    """Rebuild the model from its metadata and load the weights; returns (model, metadata)."""
+    """Rebuild the model from its metadata and load the weights; returns (model, metadata). The metadata
+    gains `weights_sha256` (see `weights_sha256`)."""
     from trajcast_dist.model import TrajCast
 
     meta, state_dict = read_metadata(path)
@@ -49,5 +75,11 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
     if backend is not None:
         config.backend = backend
     model = TrajCast(config, meta["species"])
-    model.load_state_dict(state_dict)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors
+        detail = " ".join(str(err).split())
+        raise UserError(f"{path}: the weights do not fit the model its metadata describes ({detail[:300]}); "
+                        "the file is corrupted or was edited") from None
+    meta["weights_sha256"] = weights_sha256(state_dict)
     return model.to(dtype=dtype, device=device).eval(), meta

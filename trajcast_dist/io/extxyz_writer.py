@@ -39,6 +39,10 @@ class ExtxyzFrameWriter:
         self._handle = open(path, "a" if append else "w")
         self._expected = self._written = 0
 
+    def tell(self) -> int:
+        """Byte offset where the next frame will begin."""
+        return self._handle.tell()
+
     def begin(self, header: dict, temperature_K: float | None = None) -> "ExtxyzFrameWriter":
         self._expected, self._written = int(header["n_atoms"]), 0
         self._handle.write(f"{self._expected}\n{frame_comment(header, temperature_K)}\n")

@@ -18,10 +18,11 @@ import numpy as np
 
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.errors import UserError
-from trajcast_dist.io.atomic import atomic_path
+from trajcast_dist.io.atomic import atomic_path, remove_stale_temporaries, temporary_name
 from trajcast_dist.io.blocks import CHUNK_ATOMS, AtomBlock, frame_header, state_blocks
 
-__all__ = ["RestartReader", "RestartWriter", "save_restart", "load_restart"]
+__all__ = ["RestartReader", "RestartWriter", "save_restart", "load_restart", "check_model",
+           "prepare_append"]
 
 _FORMAT = "trajcast-dist-restart-1"
 # per-atom arrays: name → (dtype, columns); ids are global, so any number of ranks can read the file back
@@ -32,13 +33,15 @@ _ATOM_ARRAYS = {"positions": ("<f8", 3), "velocities": ("<f8", 3), "numbers": ("
 class RestartWriter:
     """Write a restart from blocks in any order of arrival (`add`), then `finish()` (atomic) or `abort()`."""
 
-    def __init__(self, path, header: dict, rng_state: dict, settings: dict):
+    def __init__(self, path, header: dict, rng_state: dict, settings: dict, record: dict | None = None):
+        """`record`: what else the run wants to find again (model identity, temperature, trajectory offset)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.header, self._written = header, 0
-        self.meta = {"format": _FORMAT, "step": int(header["step"]), "time_fs": float(header["time_fs"]),
-                     "rng_state": rng_state, "settings": settings}
-        self._parts_dir = self.path.with_name(f".{self.path.name}.parts{os.getpid()}")
+        self.meta = {**(record or {}), "format": _FORMAT, "step": int(header["step"]),
+                     "time_fs": float(header["time_fs"]), "rng_state": rng_state, "settings": settings}
+        remove_stale_temporaries(self.path, "parts")
+        self._parts_dir = temporary_name(self.path, "parts")
         shutil.rmtree(self._parts_dir, ignore_errors=True)
         self._parts_dir.mkdir()
         self._parts = {name: self._open_part(name, dtype, cols) for name, (dtype, cols) in _ATOM_ARRAYS.items()}
@@ -163,6 +166,57 @@ def load_restart(path) -> tuple[SystemState, dict, dict]:
                         image=arrays["image"][order], ids=arrays["ids"][order], step=int(meta["step"]),
                         time_fs=float(meta["time_fs"]))
     return state, meta["rng_state"], meta["settings"]
+
+
+def check_model(restart_path, stored: dict | None, record: dict) -> None:
+    """Refuse to continue a restart with another model than the one that wrote it (`io.checkpoint.model_record`
+    of each): other weights, species, cutoff or Δt would silently change the dynamics mid-run. Restarts of earlier
+    versions record no model and are taken on trust."""
+    if stored is None:
+        return
+    differ = [key for key in ("dt_fs", "species", "cutoff_A", "weights_sha256") if stored.get(key) != record[key]]
+    if differ:
+        raise UserError(f"--restart {restart_path} was written with model {stored.get('file')} "
+                        f"(Δt {stored.get('dt_fs')} fs, species {stored.get('species')}, cutoff "
+                        f"{stored.get('cutoff_A')} Å); model {record['file']} differs in {', '.join(differ)}: "
+                        "continue with the model that wrote the restart (omit --model to use it)")
+
+
+def prepare_append(restart: RestartReader) -> bool:
+    """Get the trajectory of the run that wrote `restart` ready for a continuation that appends (to it or to a
+    new file); returns whether the continuation must write the restart's own frame.
+
+    Each restart records where its frame begins in its trajectory and is in place before that frame is
+    flushed, so a killed run leaves its trajectory at most one frame ahead of the restart and possibly a
+    half-written frame at the end. Anything after the restart's frame is cut off (and the frame itself, if
+    incomplete, which the continuation then writes again, the same bytes), so the trajectory continued in place,
+    or `cat` of it and a new file, is one trajectory without a repeated or missing step."""
+    previous, start = restart.meta.get("trajectory"), restart.meta.get("frame_start")
+    if previous is None or start is None:
+        raise UserError(f"--append: {restart.path} does not record where its frames were written (a run without "
+                        "--output, or an earlier version); continue into a new --output without --append")
+    previous = Path(previous)
+    end = _frame_end(previous, start, restart.n_atoms, int(restart.meta["step"]))
+    if previous.is_file() and previous.stat().st_size >= start:
+        os.truncate(previous, end or start)
+    return end is None
+
+
+def _frame_end(path: Path, start: int, n_atoms: int, step: int) -> int | None:
+    """Offset just after the extxyz frame of `step` that begins at `start` in `path`; None if it is not there
+    whole."""
+    if not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        if handle.readline().strip() != str(n_atoms).encode():
+            return None
+        if f" step={step} ".encode() not in b" " + handle.readline().replace(b"\n", b" "):
+            return None
+        for _ in range(n_atoms):
+            if not handle.readline().endswith(b"\n"):
+                return None
+        return handle.tell()
 
 
 def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:

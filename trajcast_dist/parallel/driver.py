@@ -9,6 +9,8 @@ instability agreed through the reducer) end all ranks with one message and exit 
 one rank alone is printed there and ends the job with `MPI_Abort`, so no rank waits forever.
 """
 
+import os
+import signal
 import sys
 import time
 import traceback
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from trajcast_dist import units
+from trajcast_dist.dynamics.rollout import check_overlaps
 from trajcast_dist.dynamics.state import SystemState, wrap_positions
 from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
@@ -125,6 +128,11 @@ class DistributedDriver:
         """What `run_forecast` returns: nothing, as no rank holds the whole final state."""
         return None
 
+    def check_overlaps(self, where: str) -> None:
+        """`check_overlaps` of the atoms this rank owns against its owned and ghost atoms (collective)."""
+        rows = self.comm.borders(self.atoms)
+        check_overlaps(rows[:, :3], rows[:, 6], rows[:, 7], self.header["cell"], False, where, len(self.atoms))
+
     def shift_velocities(self, shift: np.ndarray | None) -> None:
         """Subtract a velocity common to all atoms (the input's net drift, measured while it was read)."""
         if shift is not None:
@@ -161,6 +169,10 @@ def run_distributed(args) -> int:
     from mpi4py import MPI
 
     world = MPI.COMM_WORLD
+    if world.rank != 0:
+        # Ctrl-C reaches every rank; rank 0 alone answers it (one line, see `_interrupted`). A rank interrupted
+        # first would end the job while rank 0 waits inside a collective, and its line would be lost.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return guarded(lambda: _forecast(args, world), world)
 
 
@@ -175,6 +187,8 @@ def guarded(func, world):
         return 2
     except UserError as err:
         _abort(world, f"{PROG}: error on rank {world.rank}: {err}", 2)
+    except KeyboardInterrupt:
+        _interrupted(world)
     except BaseException as err:  # noqa: BLE001 — an exception on one rank must end all of them
         detail = traceback.format_exc()
         _abort(world, f"{detail}{PROG}: error on rank {world.rank}: {type(err).__name__}: {err}", 1)
@@ -200,22 +214,25 @@ def _forecast(args, world) -> int:
     from mpi4py import MPI
 
     from trajcast_dist.cli.forecast import load_forecast_model, resolve_device, set_threads
-    from trajcast_dist.forecast import DTYPES, make_step_settings, run_forecast
+    from trajcast_dist.forecast import DTYPES, append_options, make_step_settings, run_forecast
+    from trajcast_dist.io.restart import check_model
     from trajcast_dist.parallel.launch import local_rank
 
     main = world.rank == 0
     _serial_ase()
-    node = world.Split_type(MPI.COMM_TYPE_SHARED)
-    set_threads(args.threads, node.size)
     on_root = {}
-    settings, outputs = agree(world, lambda: _settings_and_outputs(args, on_root), root_only=True)
+    settings, outputs, model_path = agree(world, lambda: _settings_and_outputs(args, on_root), root_only=True)
+    set_threads(args.threads, world.Split_type(MPI.COMM_TYPE_SHARED).size)
     device = agree(world, lambda: resolve_device(args.device, local_rank()))
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    model = agree(world, lambda: load_forecast_model(args.model, settings.dtype, device,
-                                                     backend=args.backend, fast=args.fast))
+    model, record = agree(world, lambda: load_forecast_model(model_path, settings.dtype, device,
+                                                             backend=args.backend, fast=args.fast))
+    restart = on_root.get("restart")
+    if args.restart:
+        agree(world, lambda: check_model(args.restart, restart.meta.get("model"), record), root_only=True)
     rng = np.random.default_rng(settings.seed)
-    source = _open_on_root(args, model, settings, rng, on_root.get("restart")) if main else None
+    source = _open_on_root(args, model, settings, rng, restart) if main else None
     failed = world.bcast(source if isinstance(source, str) else None, root=0)
     if failed:
         raise AgreedError(failed)
@@ -227,7 +244,9 @@ def _forecast(args, world) -> int:
                                            args.grid, DTYPES[settings.dtype], device,
                                            getattr(args, "cuda_aware", False))
     driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
-    del source
+    agree(world, lambda: driver.check_overlaps(args.restart or args.structure))
+    continuation = agree(world, lambda: append_options(restart) if args.append else {}, root_only=True)
+    del source, restart
     on_root.clear()  # rank 0 keeps only its own atoms from here on
     output, restart_out = outputs
     log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
@@ -235,7 +254,8 @@ def _forecast(args, world) -> int:
         ensemble = "NVE" if settings.nve else f"NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs"
         log(f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {ensemble}, {settings.dtype}, "
             f"device={device}, {world.size} processes, {driver.domain.describe()}")
-    run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log, progress=False)
+    run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log, progress=False,
+                 model_record=record, **continuation)
     if log:
         log(f"# wrote {output} and {restart_out}")
     return 0
@@ -249,15 +269,15 @@ class _Sized:
 
 
 def _settings_and_outputs(args, on_root: dict):
-    """Rank 0 only. With --restart only the restart's metadata is read here; its atoms are streamed to their
-    owners later."""
+    """Rank 0 only: (settings, outputs, model file). With --restart only the restart's metadata is read here;
+    its atoms are streamed to their owners later."""
     from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
+    from trajcast_dist.forecast import model_path
     from trajcast_dist.io.restart import RestartReader
 
-    if not args.restart:
-        return resolve_settings(args), resolve_outputs(args)
-    restart = on_root["restart"] = RestartReader(args.restart)
-    return resolve_settings(args, restart.settings), resolve_outputs(args)
+    restart = on_root["restart"] = RestartReader(args.restart) if args.restart else None
+    settings = resolve_settings(args, restart.settings if restart else None)
+    return settings, resolve_outputs(args), model_path(args.model, restart)
 
 
 def _open_on_root(args, model, settings, rng, restart):
@@ -284,6 +304,14 @@ def _serial_ase() -> None:
 def _header(state: SystemState) -> dict:
     return {"n_atoms": state.n_atoms, "cell": state.cell.copy(), "pbc": state.pbc.copy(), "step": state.step,
             "time_fs": state.time_fs}
+
+
+def _interrupted(world):
+    """Ctrl-C on rank 0: one line and exit status 130, as for one process. No collective and no MPI_Finalize
+    (the other ranks are somewhere else in the step): the process ends here, and with it the job."""
+    print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130)
 
 
 def _abort(world, message: str, code: int):

@@ -15,18 +15,17 @@ import dataclasses
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from trajcast_dist import __version__
 from trajcast_dist.config import Config
 from trajcast_dist.errors import UserError
+from trajcast_dist.progress import progress_bar
 from trajcast_dist.training import checkpoint as ckpt
 from trajcast_dist.training.batch import BatchMaker
 from trajcast_dist.training.distributed import Dist
@@ -204,8 +203,8 @@ class _Trainer:
             metrics.load(self.train_sums)
             self.train_sums = None
         steps = self.sampler.steps_per_epoch(self.epoch)
-        bar = tqdm(total=steps, initial=self.step_in_epoch, desc=f"epoch {self.epoch}", unit="step",
-                   disable=not self.progress, leave=False, file=sys.stderr)
+        bar = progress_bar(total=steps, initial=self.step_in_epoch, desc=f"epoch {self.epoch}", unit="step",
+                           enabled=self.progress, leave=False)
         frames_seen = 0
         self.model.train()
         for step, frames in self.sampler.batches(self.epoch, self.step_in_epoch):
@@ -222,7 +221,9 @@ class _Trainer:
             if self.tc.checkpoint_every and self.global_step % self.tc.checkpoint_every == 0:
                 self._save_last(metrics)
         bar.close()
-        if self.step_in_epoch < steps:  # stopped inside the epoch: keep the position, skip validation
+        if self.step_in_epoch < steps:  # stopped inside the epoch: keep the position
+            if self.stopped:
+                self._validate_at_stop()
             self._save_last(metrics)
             return
         self._end_epoch(metrics.reduce(self.dist), time.perf_counter() - started, frames_seen)
@@ -283,6 +284,19 @@ class _Trainer:
         if self.dist.is_main:
             write_log(self.out / "train_log.csv", self.history)
             plot_curves(self.out / "learning_curves.png", self.history)
+
+    def _validate_at_stop(self) -> None:
+        """A run that stops inside an epoch (max_steps) has not validated its latest weights: validate them,
+        and keep them as the best if they are, so every run ends with a validated, exported model."""
+        val = self._validate()
+        improved = val["loss"] < self.best_val
+        self.log(f"# stopped inside epoch {self.epoch} at step {self.global_step}: val {val['loss']:.4e}  "
+                 f"MAE Δr {val['mae_d']:.3e} Å  v {val['mae_v']:.3e} Å/fs{'  *' if improved else ''}")
+        if not improved:
+            return
+        self.best_val = val["loss"]
+        self.best_weights = self._export_weights()
+        self._save("best.pt", None)
 
     def _validate(self) -> dict:
         def run():

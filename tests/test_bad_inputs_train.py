@@ -1,0 +1,52 @@
+"""Issue #15, training: a non-finite learning rate is one line and exit 2, and a run stopped by --max-steps
+before its first epoch ends still validates and exports model.pt."""
+
+import dataclasses
+import math
+
+import pytest
+
+from trajcast_dist.config import load_config
+from trajcast_dist.errors import UserError
+from trajcast_dist.train import main as train_main
+from trajcast_dist.training import train
+from trajcast_dist.training.toy import write_toy_store
+
+from conftest import ROOT
+from test_train_loop import tiny
+
+CONFIG = str(ROOT / "configs" / "tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """4 steps per epoch, no test split."""
+    return write_toy_store(tmp_path_factory.mktemp("data") / "small.zarr", {"train": 8, "val": 2}, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def single_process(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_lr_not_finite_is_one_line(small, tmp_path, capsys, value):
+    code = train_main(["--config", CONFIG, "--data", str(small), "--out", str(tmp_path / "run"), f"--lr={value}"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1 and "--lr" in err[0] and value in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_lr_nan_is_refused():
+    config = load_config(CONFIG)
+    with pytest.raises(UserError, match="training.lr = nan"):
+        dataclasses.replace(config.training, lr=math.nan).validate("test.yaml")
+
+
+def test_max_steps_inside_the_first_epoch_validates_and_exports(small, tmp_path):
+    lines = []
+    result = train(tiny(small, tmp_path / "run", max_steps=1), progress=False, log=lines.append)
+    assert result.global_step == 1 and math.isfinite(result.best_val_loss)
+    assert (tmp_path / "run" / "model.pt").is_file() and result.model_path == tmp_path / "run" / "model.pt"
+    assert any("stopped inside epoch 0 at step 1" in line for line in lines), lines
