@@ -70,6 +70,30 @@ def test_forecast_restart_cli_matches_uninterrupted_run(model_file, water_file, 
     assert np.array_equal(a.positions, b.positions) and np.array_equal(a.get_velocities(), b.get_velocities())
 
 
+def test_fast_path_is_the_default_and_exact_is_one_flag_away(model_file, water_file, tmp_path, capsys):
+    """The header names the path; the two paths agree to ≤ 1e-9 relative in float64 (restart files hold full
+    precision)."""
+    from trajcast_dist.io.restart import load_restart
+
+    finals = {}
+    for flags, header in (([], "path fast (tabulated MLPs, fused CPU kernel)"),
+                          (["--exact"], "path exact (e3nn tensor products)")):
+        out = tmp_path / f"traj{len(flags)}.xyz"
+        code, io = _run(["forecast", water_file, "--model", model_file, "--steps", 3, "--output", out,
+                         "--threads", 1, *flags], capsys)
+        assert code == 0, io.err
+        assert header in io.out.splitlines()[0]
+        finals[header] = load_restart(f"{out}.restart.npz")[0]
+    fast, exact = finals.values()
+    assert not np.array_equal(fast.positions, exact.positions)  # two code paths really ran
+    scale = np.abs(exact.velocities).max()
+    np.testing.assert_allclose(fast.velocities, exact.velocities, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(fast.positions, exact.positions, rtol=0, atol=1e-9 * np.abs(exact.positions).max())
+    with pytest.raises(SystemExit) as stop:
+        main(["forecast", str(water_file), "--model", str(model_file), "--steps", "1", "--fast", "--exact"])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_model_info_reports_species_cutoff_dt_dtype_weights(model_file, capsys):
     code, io = _run(["model", "info", model_file], capsys)
     assert code == 0

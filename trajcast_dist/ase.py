@@ -35,12 +35,12 @@ class TrajCastDynamics(MolecularDynamics):
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `temperature_K`, `tau_fs`, `nve`,
     `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean (velocities
-    are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` selects the fast inference path.
+    are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast inference path, `fast=False` the exact one.
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
 
     def __init__(self, atoms, model=None, temperature_K: float = 300.0, tau_fs: float = 50.0, nve: bool = False,
-                 seed: int = 0, dtype: str = "float64", fast: bool = False, max_temperature_factor: float = 3.0,
+                 seed: int = 0, dtype: str = "float64", fast: bool = True, max_temperature_factor: float = 3.0,
                  trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
         settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, seed=seed, dtype=dtype,
                                     max_temperature_factor=max_temperature_factor)

@@ -18,9 +18,9 @@ def add_arguments(parser) -> None:
                     help="comma-separated configs: shipped names (water, tiny) or YAML paths (default water = full size)")
     fc.add_argument("--backend", default="e3nn", help="comma-separated: e3nn, cueq")
     fc.add_argument("--dtype", default="float64", help="comma-separated: float64, float32")
-    fc.add_argument("--path", default="exact",
-                    help="comma-separated: exact, fast-torch (tabulated weights, torch tensor products), fast "
-                         "(the same with the fused CPU kernel: what `forecast --fast` runs)")
+    fc.add_argument("--path", default="fast",
+                    help="comma-separated: fast (default: what `forecast` runs — tabulated weights, the fused CPU "
+                         "kernel), fast-torch (the same with torch tensor products), exact (`forecast --exact`)")
     fc.add_argument("--fast", action="store_true", help="shorthand for --path fast")
     fc.add_argument("--compare", action="store_true", help="all three paths side by side")
     fc.add_argument("--steps", type=int, default=3, help="timed steps per case (default 3)")

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
               f"but its trajectory is not physics.\n{BANNER}", flush=True)
     trajectory = out / "forecast.xyz"
     command = ["trajcast-dist-forecast", str(structure), "--model", str(model), "--steps", str(args.steps),
-               "--stride", "1", "--output", str(trajectory), "--seed", "0", "--quiet", "--fast"]
+               "--stride", "1", "--output", str(trajectory), "--seed", "0", "--quiet"]
     if args.ranks > 1:
         command = ["mpiexec", "-n", str(args.ranks), *command]
     print(f"$ {' '.join(command)}", flush=True)

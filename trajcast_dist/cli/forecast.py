@@ -31,8 +31,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["e3nn", "cueq", "auto"], default="auto",
                         help="tensor-product backend: e3nn (reference), cueq (cuEquivariance), auto (default: "
                              "cueq on a GPU, e3nn on CPU); same weights either way")
-    parser.add_argument("--fast", "--tabulate", dest="fast", action="store_true",
-                        help="fast inference: tabulated MLP weights (≤ 1e-7 relative) and grouped tensor products")
+    path = parser.add_mutually_exclusive_group()
+    path.add_argument("--fast", "--tabulate", dest="fast", action="store_true", default=True,
+                      help="fast inference (the default): tabulated MLP weights and grouped tensor products, the "
+                           "edge one in a fused kernel on CPU; ≤ 1e-9 relative to the exact path in float64")
+    path.add_argument("--exact", dest="fast", action="store_false",
+                      help="the exact reference path (e3nn tensor products, MLPs evaluated per edge)")
     parser.add_argument("--restart", help="continue from this restart file (STRUCTURE not needed)")
     parser.add_argument("--restart-out", help="restart file to write (default OUTPUT.restart.npz)")
     parser.add_argument("--append", action="store_true",
@@ -86,7 +90,7 @@ def run_serial(args) -> int:
     log = lambda line: print(line, flush=True)  # noqa: E731
     log(f"# trajcast-dist forecast: {state.n_atoms} atoms, Δt={model.dt_fs} fs, "
         f"{'NVE' if settings.nve else f'NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs'}, "
-        f"{settings.dtype}, device={device}, 1 process")
+        f"{settings.dtype}, device={device}, path {inference_path(model, device)}, 1 process")
     run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log,
                  progress=not args.quiet, model_record=record, **continuation)
     log(f"# wrote {output} and {restart_out}")
@@ -144,6 +148,19 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
             print("trajcast-dist: compiling the fused CPU kernel on first use (≈ 30 s, cached afterwards)",
                   file=sys.stderr, flush=True)
     return (model.use_fast_inference() if fast else model), model_record(path, meta)
+
+
+def inference_path(model, device) -> str:
+    """For the log header: which path runs, and on CPU whether the fused edge kernel does."""
+    if not model.fast:
+        return "exact (e3nn tensor products)"
+    if torch.device(device).type != "cpu":
+        return "fast (tabulated MLPs, grouped tensor products)"
+    from trajcast_dist.model import cpu_kernel
+
+    kernel = "fused CPU kernel" if model.layers[0].edge_tp.uses_cpu_kernel(torch.zeros(1)) else (
+        f"torch edge product: kernel {cpu_kernel.kernel_status()}")
+    return f"fast (tabulated MLPs, {kernel})"
 
 
 def set_threads(threads, ranks_per_node: int) -> None:

@@ -213,7 +213,7 @@ def agree(world, func, root_only: bool = False):
 def _forecast(args, world) -> int:
     from mpi4py import MPI
 
-    from trajcast_dist.cli.forecast import load_forecast_model, resolve_device, set_threads
+    from trajcast_dist.cli.forecast import inference_path, load_forecast_model, resolve_device, set_threads
     from trajcast_dist.forecast import DTYPES, append_options, make_step_settings, run_forecast
     from trajcast_dist.io.restart import check_model
     from trajcast_dist.parallel.launch import local_rank
@@ -253,7 +253,8 @@ def _forecast(args, world) -> int:
     if log:
         ensemble = "NVE" if settings.nve else f"NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs"
         log(f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {ensemble}, {settings.dtype}, "
-            f"device={device}, {world.size} processes, {driver.domain.describe()}")
+            f"device={device}, path {inference_path(model, device)}, {world.size} processes, "
+            f"{driver.domain.describe()}")
     run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log, progress=False,
                  model_record=record, **continuation)
     if log:
