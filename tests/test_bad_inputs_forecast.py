@@ -200,3 +200,15 @@ def test_append_repairs_what_a_kill_between_restart_and_frame_leaves(model_file,
         cut.write_bytes(text[:restart.meta["frame_start"]] + (frame[: len(frame) // 2] if leftover == "half" else b""))
         assert forecast(capsys, "--restart", restart.path, "--steps", 2, "--output", cut, "--append", *common)[0] == 0
         assert cut.read_bytes() == full.read_bytes(), leftover
+
+
+def test_append_finds_the_trajectory_after_its_directory_moved(model_file, water_file, tmp_path, capsys):
+    common = ["--model", model_file, "--stride", 1, "--seed", 3]
+    run = tmp_path / "run"
+    run.mkdir()
+    assert forecast(capsys, water_file, "--steps", 3, "--output", tmp_path / "full.xyz", *common)[0] == 0
+    assert forecast(capsys, water_file, "--steps", 2, "--output", run / "o.xyz", *common)[0] == 0
+    moved = run.rename(tmp_path / "moved")
+    assert forecast(capsys, "--restart", moved / "o.xyz.restart.npz", "--steps", 1, "--output", moved / "o.xyz",
+                    "--append", *common)[0] == 0
+    assert (moved / "o.xyz").read_bytes() == (tmp_path / "full.xyz").read_bytes()

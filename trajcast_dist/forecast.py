@@ -5,6 +5,7 @@ output, logging, restart and progress handling, so `mpirun -n P` and one process
 """
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -169,11 +170,12 @@ def append_options(restart: RestartReader) -> dict:
 
 class _RestartPlan:
     """What each restart of a run records besides the state: the generator state, the settings, the model's
-    identity, the temperature of the state and where its frame begins in the trajectory."""
+    identity, the temperature of the state and where its frame begins in the trajectory (named relative to the
+    restart file, so a directory holding both can be moved)."""
 
     def __init__(self, path, output, model_record: dict | None):
         self.path, self.model_record = path, model_record
-        self.trajectory = str(Path(output).resolve()) if output else None
+        self.trajectory = os.path.relpath(Path(output).resolve(), Path(path).resolve().parent) if output else None
 
     def state(self, driver, settings: ForecastSettings, temperature_K: float) -> tuple:
         return (self.path, driver.rng.bit_generator.state, asdict(settings),

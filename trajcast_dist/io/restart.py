@@ -195,7 +195,7 @@ def prepare_append(restart: RestartReader) -> bool:
     if previous is None or start is None:
         raise UserError(f"--append: {restart.path} does not record where its frames were written (a run without "
                         "--output, or an earlier version); continue into a new --output without --append")
-    previous = Path(previous)
+    previous = restart.path.parent / previous
     end = _frame_end(previous, start, restart.n_atoms, int(restart.meta["step"]))
     if previous.is_file() and previous.stat().st_size >= start:
         os.truncate(previous, end or start)
