@@ -25,6 +25,11 @@ TIMEOUT_S = 180
 def files(tmp_path_factory):
     from trajcast_dist.structures import water_box
 
+    from trajcast_dist.model import cpu_kernel
+
+    # Build the fused kernel (the fast path's) before any run is killed: a run killed while compiling it would
+    # leave torch's build lock behind.
+    assert cpu_kernel.edge_kernel() is not None, cpu_kernel.kernel_status()
     root = tmp_path_factory.mktemp("faults")
     assert main(["model", "init", "--config", str(ROOT / "configs" / "tiny.yaml"), "--species", "H,O", "--out",
                  str(root / "tiny.pt")]) == 0

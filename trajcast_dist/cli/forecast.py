@@ -147,6 +147,7 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
         if cpu_kernel.needs_build() and local_rank() == 0:
             print("trajcast-dist: compiling the fused CPU kernel on first use (≈ 30 s, cached afterwards)",
                   file=sys.stderr, flush=True)
+        cpu_kernel.edge_kernel()  # now, before any frame is written: a run killed mid-load leaves a build lock
     return (model.use_fast_inference() if fast else model), model_record(path, meta)
 
 

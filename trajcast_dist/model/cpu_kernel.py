@@ -89,6 +89,7 @@ def _build():
         from torch.utils.cpp_extension import load
 
         flags = _flags()
+        _remove_stale_lock(_name(flags))
         module = load(name=_name(flags), sources=[str(SOURCE)], extra_cflags=flags, verbose=False)
         return module, f"built ({SOURCE.name}, {' '.join(flags)})"
     except Exception as error:  # no compiler, no ninja, a read-only cache: fall back, never fail a forecast
@@ -106,6 +107,23 @@ def needs_build() -> bool:
         return not any(Path(_get_build_directory(_name(_flags()), False)).glob("*.so"))
     except Exception:  # a private torch helper: if it moves, only the notice is lost
         return False
+
+
+def _remove_stale_lock(name: str, older_than_s: float = 600.0) -> None:
+    """torch's builder waits for its `lock` file to go away; a process killed while compiling leaves it behind
+    and every later build would wait forever. A build takes ≈ 30 s: a lock older than 10 minutes is stale."""
+    import time
+
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        lock = Path(_get_build_directory(name, False)) / "lock"
+        if lock.exists() and time.time() - lock.stat().st_mtime > older_than_s:
+            warnings.warn(f"trajcast-dist: removing the stale build lock {lock} (left by a killed build)",
+                          RuntimeWarning, stacklevel=3)
+            lock.unlink(missing_ok=True)
+    except Exception:  # a private torch helper: if it moves, only this repair is lost
+        pass
 
 
 def _turned_off() -> bool:
