@@ -137,7 +137,7 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
                 _output(out, writer, bool(output), restart and restart.state(driver, settings, temperature), log,
                         temperature, seconds_per_step, dt_fs, driver)
                 if main:
-                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}")
+                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}", refresh=False)
                 tick, done_since_tick = time.perf_counter(), 0
         finally:
             bar.close()

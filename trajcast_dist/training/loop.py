@@ -214,7 +214,7 @@ class _Trainer:
             self.step_in_epoch, self.global_step = step + 1, self.global_step + 1
             bar.update(1)
             if self.global_step % self.tc.log_every == 0:
-                bar.set_postfix(loss=f"{loss:.3e}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+                bar.set_postfix(loss=f"{loss:.3e}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}", refresh=False)
             if self.tc.max_steps and self.global_step >= self.tc.max_steps:
                 self.stopped = f"max_steps {self.tc.max_steps}"
                 break
