@@ -99,3 +99,24 @@ def test_quartz_bks_nve_conserves_energy_and_keeps_tetrahedra(tmp_path):
     si, o = frames[-1].numbers == 14, frames[-1].numbers == 8
     nearest_o = np.sort(distances[si][:, o], axis=1)[:, :4]
     assert 1.5 < nearest_o.mean() < 1.7  # every Si keeps four O near 1.6 Å (no BKS collapse)
+
+
+def test_langevin_reference_keeps_zero_momentum_and_temperature(tmp_path):
+    """`--ensemble nvt-langevin` (what `forecast --thermostat langevin` is compared with): the fix as asked, the
+    net momentum stays zero (zero yes), T stays near the target."""
+    (path,) = run_reference_md("water", tmp_path, seed=5, ensemble="nvt-langevin", tau_fs=100.0, temperature_K=300.0,
+                               **dict(SHORT, production_ps=1.0))
+    script = (tmp_path / "in.lammps").read_text()
+    assert "fix langevin all langevin 300.0 300.0 100.0" in script and "zero yes" in script
+    frames = ase.io.read(path, ":")
+    masses = frames[0].get_masses()
+    for atoms in frames:  # without `zero yes` |P| would reach ~√N of an atom's momentum, ~0.05 of Σ|p|
+        momentum = (masses[:, None] * atoms.get_velocities()).sum(0)
+        assert np.linalg.norm(momentum) < 1e-5 * np.abs(masses[:, None] * atoms.get_velocities()).sum()
+    temperatures = [atoms.get_temperature() for atoms in frames[len(frames) // 2:]]
+    assert 260 < np.mean(temperatures) < 340
+
+
+def test_langevin_reference_refuses_an_isolated_molecule(tmp_path):
+    with pytest.raises(UserError, match="nvt-langevin"):
+        run_reference_md("paracetamol", tmp_path, ensemble="nvt-langevin", **SHORT)

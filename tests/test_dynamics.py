@@ -1,4 +1,4 @@
-"""CSVR thermostat statistics, Maxwell–Boltzmann initial velocities, determinism, restart and instabilities."""
+"""CSVR and Langevin thermostat statistics, Maxwell–Boltzmann initial velocities, determinism, restart and instabilities."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.step import Instability
-from trajcast_dist.dynamics.thermostat import CSVR, degrees_of_freedom, kinetic_energy
+from trajcast_dist.dynamics.thermostat import CSVR, Langevin, degrees_of_freedom, hashed_normals, kinetic_energy
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann
 from trajcast_dist.forecast import ForecastSettings, forecast, initial_state, make_step_settings, run_forecast
 from trajcast_dist.reduce import LocalReducer
@@ -23,7 +23,7 @@ def test_csvr_samples_canonical_kinetic_energy():
     v = torch.as_tensor(maxwell_boltzmann(masses.numpy(), 100.0, rng), dtype=torch.float64)
     samples = []
     for i in range(30000):
-        v = thermostat.apply(v, masses, LocalReducer(), rng)
+        v = thermostat.apply(v, masses, LocalReducer(), rng, np.arange(n_atoms), i)
         if i >= 200:
             samples.append(kinetic_energy(v, masses, LocalReducer()))
     samples = np.array(samples)
@@ -31,6 +31,44 @@ def test_csvr_samples_canonical_kinetic_energy():
     # autocorrelation time ≈ τ/(2Δt) = 2 steps, so ~7,000 effective samples: 3% tolerance is > 3 standard errors
     assert samples.mean() == pytest.approx(0.5 * n_dof * kt, rel=0.01)
     assert samples.std() == pytest.approx(np.sqrt(0.5 * n_dof) * kt, rel=0.03)
+
+
+def test_langevin_holds_each_element_at_temperature_with_zero_momentum():
+    """Started with a hot light species and a cold heavy one (a model's equipartition failure), per-atom Langevin
+    brings each to T; the net momentum stays zero; ⟨½mv²⟩ per degree of freedom is k_B T/2 for each species."""
+    n_atoms, temperature = 60, 300.0
+    masses = torch.tensor([1.008] * 40 + [15.999] * 20, dtype=torch.float64)
+    light = slice(0, 40)
+    rng = np.random.default_rng(3)
+    v = maxwell_boltzmann(masses.numpy(), 300.0, rng)
+    v[light] *= 2.0  # H at ~4 × T
+    v = torch.as_tensor(v - (masses.numpy()[:, None] * v).sum(0) / masses.sum().item(), dtype=torch.float64)
+    thermostat = Langevin(temperature, tau_fs=25.0, dt_fs=5.0, seed=11)
+    kinetic = {"H": [], "O": []}
+    for step in range(1, 8001):
+        v = thermostat.apply(v, masses, LocalReducer(), rng, np.arange(n_atoms), step)
+        if step > 100:
+            e = 0.5 * units.AMU_A2_PER_FS2_IN_EV * masses.unsqueeze(-1) * v.square()
+            kinetic["H"].append(float(e[light].sum()) / (3 * 40))
+            kinetic["O"].append(float(e[40:].sum()) / (3 * 20))
+    np.testing.assert_allclose((masses.unsqueeze(-1) * v).sum(0).numpy(), 0.0, atol=1e-10)
+    half_kt = 0.5 * units.KB_EV_PER_K * temperature
+    # correlation time τ/(2Δt) ≈ 2.5 steps: ~3,000 independent samples of 60–120 dof; 3 % is > 4 standard errors.
+    # Zeroing the noise's net momentum takes 3 of 180 dof, spread by mass: O loses 3·(M_O/M)/60, 4 %.
+    assert np.mean(kinetic["H"]) == pytest.approx(half_kt, rel=0.03)
+    assert np.mean(kinetic["O"]) == pytest.approx(half_kt * (1 - 3 * (20 * 15.999 / masses.sum().item()) / 60),
+                                                  rel=0.03)
+
+
+def test_hashed_noise_depends_only_on_seed_step_and_atom():
+    """What lets P ranks (any subset of atoms, any order) and a restart draw the same noise as one process."""
+    ids = np.arange(5000)
+    full = hashed_normals(4, 17, ids)
+    picked = np.array([4321, 7, 2500, 0])
+    np.testing.assert_array_equal(hashed_normals(4, 17, picked), full[picked])
+    assert abs(full.mean()) < 0.03 and full.std() == pytest.approx(1.0, abs=0.03)
+    assert abs(np.corrcoef(full[:, 0], full[:, 1])[0, 1]) < 0.05
+    assert not np.allclose(hashed_normals(4, 18, ids), full) and not np.allclose(hashed_normals(5, 17, ids), full)
 
 
 def test_maxwell_boltzmann_has_zero_momentum_and_exact_temperature(water, rng):
@@ -64,10 +102,11 @@ def test_momentum_is_conserved_along_a_forecast(tiny_model, water):
     np.testing.assert_allclose(p, 0.0, atol=1e-12)
 
 
-def test_restart_continues_bit_identically(tiny_model, water, tmp_path):
+@pytest.mark.parametrize("thermostat", ["csvr", "langevin"])
+def test_restart_continues_bit_identically(tiny_model, water, tmp_path, thermostat):
     from trajcast_dist.io.restart import load_restart
 
-    settings = ForecastSettings(seed=5, stride=3)
+    settings = ForecastSettings(seed=5, stride=3, thermostat=thermostat)
     rng = np.random.default_rng(settings.seed)
     state = initial_state(water, tiny_model, settings, rng)
     straight = run_forecast(SerialDriver(tiny_model, state, make_step_settings(tiny_model, state, settings), rng),

@@ -1,5 +1,5 @@
-"""What the network learns (issue #13): outputs relative to the ballistic baseline, per-species scales, and the
-time-reversal and input-noise augmentations of the training pairs."""
+"""What the network learns (issue #13): outputs relative to the ballistic baseline, per-species scales, the
+time-reversal and input-noise augmentations of the training pairs, and pushforward inputs."""
 
 import copy
 import dataclasses
@@ -13,7 +13,7 @@ from trajcast_dist.config import load_config
 from trajcast_dist.errors import UserError
 from trajcast_dist.model import TrajCast
 from trajcast_dist.training import prepare, train
-from trajcast_dist.training.targets import Augmentation, augment, target_rms
+from trajcast_dist.training.targets import Augmentation, augment, pushforward, target_rms
 from trajcast_dist.training.toy import write_toy_store
 
 from conftest import ROOT
@@ -120,11 +120,62 @@ def test_noise_moves_the_input_but_keeps_the_true_next_state(rng):
     assert not np.array_equal(augment([frame], 3, 5, noisy)[0]["positions"], out["positions"])
 
 
+def _trajectory(rng, n_frames=4):
+    """Consecutive pairs of one trajectory, positions wrapped into the cell as a pair store holds them."""
+    frames = [_frame(rng, 0)]
+    for k in range(1, n_frames):
+        before = frames[-1]
+        frames.append({**_frame(rng, k), "positions": (before["positions"] + before["target_displacement"]) % 8.0,
+                       "velocities": before["target_velocity"]})
+    return frames
+
+
+def _truth(frames):
+    return [(f["target_displacement"], f["target_velocity"]) for f in frames]
+
+
+def test_pushforward_keeps_the_true_next_state_whatever_the_forecast(rng):
+    frames = _trajectory(rng)
+    store = _Frames(frames)
+    # a perfect model gives back the pairs themselves (up to the lattice vectors of the wrapping)
+    same = pushforward(frames[1:], store, "train", _truth, 1.0, epoch=0, seed=1)
+    for out, frame in zip(same, frames[1:]):
+        assert out["pushforward"]
+        np.testing.assert_allclose(out["positions"], frame["positions"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out["target_displacement"], frame["target_displacement"], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(out["velocities"], frame["velocities"])
+    # a model that errs by δ: the input is off by δ, the target (the true state after the pair) is not
+    error = rng.normal(0, 0.01, frames[0]["positions"].shape)
+    wrong = lambda fs: [(d + error, v + 0.1 * error) for d, v in _truth(fs)]  # noqa: E731
+    out, frame = pushforward([frames[2]], store, "train", wrong, 1.0, epoch=0, seed=1)[0], frames[2]
+    np.testing.assert_allclose(out["positions"] - frame["positions"], error, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["positions"] + out["target_displacement"],
+                               frame["positions"] + frame["target_displacement"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["velocities"], frame["velocities"] + 0.1 * error, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(out["target_velocity"], frame["target_velocity"])
+    # a pushforward input is not time-reversed: the model's forecast is no state of the dynamics
+    np.testing.assert_array_equal(augment([out], 0, 1, Augmentation(time_reversal=1.0))[0]["positions"],
+                                  out["positions"])
+
+
+def test_pushforward_only_where_the_frame_before_is_the_predecessor(rng):
+    frames = _trajectory(rng, 3)
+    frames[2] = {**_frame(rng, 2)}  # the first pair of another trajectory
+    calls = []
+    record = lambda fs: calls.append(len(fs)) or _truth(fs)  # noqa: E731
+    assert pushforward(frames[:1], _Frames(frames), "train", record, 1.0, 0, 1)[0] is frames[0]  # no frame before
+    assert pushforward(frames[2:], _Frames(frames), "train", record, 1.0, 0, 1)[0] is frames[2]
+    assert calls == [] and pushforward(frames, _Frames(frames), "train", record, 0.0, 0, 1) is frames
+    long = _trajectory(rng, 40)
+    chosen = [bool(f.get("pushforward")) for f in pushforward(long, _Frames(long), "train", _truth, 0.5, 0, 1)]
+    assert 10 < sum(chosen) < 30
+
+
 def test_training_with_every_lever_learns_resumes_exactly_and_exports(tmp_path):
-    store = write_toy_store(tmp_path / "damped.zarr", {"train": 8, "val": 2}, seed=2, damping=0.2)
+    store = write_toy_store(tmp_path / "damped.zarr", {"train": 8, "val": 2}, seed=2, damping=0.2, chain=4)
     config = load_config(ROOT / "configs" / "tiny.yaml")
     model = dataclasses.replace(config.model, baseline="ballistic", per_species_scale=True)
-    levers = dict(time_reversal=0.5, noise_displacement_A=0.002, noise_velocity_A_per_fs=2e-4)
+    levers = dict(time_reversal=0.5, noise_displacement_A=0.002, noise_velocity_A_per_fs=2e-4, pushforward=0.5)
 
     def run(out, **extra):
         training = dataclasses.replace(config.training, data=str(store), out_dir=str(tmp_path / out), threads=1,

@@ -34,16 +34,16 @@ class TrajCastDynamics(MolecularDynamics):
     """ASE `MolecularDynamics` driven by a TrajCast model; the time step is the model's Δt.
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `temperature_K`, `tau_fs`, `nve`,
-    `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean (velocities
-    are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast inference path, `fast=False` the exact one.
+    `thermostat`, `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean
+    (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast inference path, `fast=False` the exact one.
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
 
     def __init__(self, atoms, model=None, temperature_K: float = 300.0, tau_fs: float = 50.0, nve: bool = False,
-                 seed: int = 0, dtype: str = "float64", fast: bool = True, max_temperature_factor: float = 3.0,
-                 trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
-        settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, seed=seed, dtype=dtype,
-                                    max_temperature_factor=max_temperature_factor)
+                 thermostat: str = "csvr", seed: int = 0, dtype: str = "float64", fast: bool = True,
+                 max_temperature_factor: float = 3.0, trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
+        settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, thermostat=thermostat,
+                                    seed=seed, dtype=dtype, max_temperature_factor=max_temperature_factor)
         settings.validate()
         model = _model(model, settings.dtype, fast)
         rng = np.random.default_rng(settings.seed)

@@ -142,6 +142,7 @@ class TrainConfig:
     time_reversal: float = 0.0  # probability of training on a pair reversed in time (issue #13)
     noise_displacement_A: float = 0.0  # σ of Gaussian noise on input positions; the target stays the true state
     noise_velocity_A_per_fs: float = 0.0  # σ of Gaussian noise on input velocities
+    pushforward: float = 0.0  # probability that a pair's input is the model's own forecast from the frame before
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0:
@@ -163,8 +164,9 @@ class TrainConfig:
             raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
         if self.dtype not in ("float64", "float32"):
             raise UserError(f"{where}: training.dtype = {self.dtype!r}; choose float64 or float32")
-        if not 0.0 <= self.time_reversal <= 1.0:
-            raise UserError(f"{where}: training.time_reversal = {self.time_reversal} must be a probability in [0, 1]")
+        for name in ("time_reversal", "pushforward"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be a probability in [0, 1]")
         for name in ("noise_displacement_A", "noise_velocity_A_per_fs"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")

@@ -16,7 +16,7 @@ import torch
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps, step_settings
 from trajcast_dist.dynamics.state import SystemState
-from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
+from trajcast_dist.dynamics.thermostat import THERMOSTATS, add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.blocks import frame_header
@@ -36,6 +36,7 @@ class ForecastSettings:
     temperature_K: float = 300.0
     tau_fs: float = 50.0
     nve: bool = False
+    thermostat: str = "csvr"
     seed: int = 0
     stride: int = 10
     dtype: str = "float64"
@@ -47,6 +48,8 @@ class ForecastSettings:
         if not 1 < self.max_temperature_factor < math.inf:
             raise UserError(f"--max-temperature-factor {self.max_temperature_factor} must be a finite number > 1 "
                             "(the run stops when T exceeds this multiple of the target)")
+        if self.thermostat not in THERMOSTATS:
+            raise UserError(f"--thermostat {self.thermostat!r} is not known; use {' or '.join(THERMOSTATS)}")
         if self.seed < 0:
             raise UserError(f"--seed {self.seed} must be ≥ 0")
         if self.stride <= 0:
@@ -57,6 +60,11 @@ class ForecastSettings:
     @property
     def thermostat_tau_fs(self):
         return None if self.nve else self.tau_fs
+
+    def describe(self) -> str:
+        """The ensemble for log headers, e.g. 'NVT CSVR T=300.0 K τ=50.0 fs'."""
+        name = "CSVR" if self.thermostat == "csvr" else "Langevin"
+        return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs"
 
 
 def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Generator, where="structure"):
@@ -90,7 +98,7 @@ def forecast(atoms, model, steps: int, settings: ForecastSettings | None = None,
 
 def make_step_settings(model, state: SystemState, settings: ForecastSettings):
     return step_settings(model, state.n_atoms, state.periodic, settings.temperature_K, settings.thermostat_tau_fs,
-                         settings.max_temperature_factor)
+                         settings.max_temperature_factor, settings.thermostat, settings.seed)
 
 
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,

@@ -26,8 +26,11 @@ def add_arguments(parser) -> None:
     md.add_argument("--production-ps", type=float, default=50.0, help="length of each production run in ps")
     md.add_argument("--trajectories", type=int, default=5, help="independent production runs (default 5)")
     md.add_argument("--seed", type=int, default=0)
-    md.add_argument("--ensemble", choices=("nve", "nvt-csvr"), default="nve",
-                    help="nve: training data; nvt-csvr: thermostatted reference for validation")
+    md.add_argument("--ensemble", choices=("nve", "nvt-csvr", "nvt-langevin"), default="nve",
+                    help="nve: training data; nvt-csvr (the paper's) or nvt-langevin (per atom, zero net force): "
+                         "thermostatted reference for validation, to compare with `forecast --thermostat`")
+    md.add_argument("--tau-fs", type=float, help="production thermostat relaxation time in fs (default: the "
+                                                  "system's, water 50)")
     md.add_argument("--stride-fs", type=float, default=5.0, help="time between saved frames in fs (default 5)")
     md.add_argument("--repeat", type=int, nargs=3, default=(1, 1, 1), metavar=("A", "B", "C"),
                     help="replicate the reference box before equilibration")
@@ -71,7 +74,7 @@ def _md(args) -> int:
                              equilibrate_ps=args.equilibrate_ps, production_ps=args.production_ps,
                              n_trajectories=args.trajectories, seed=args.seed, ensemble=args.ensemble,
                              stride_fs=args.stride_fs, repeat=tuple(args.repeat), overwrite=args.overwrite,
-                             resume=args.resume)
+                             resume=args.resume, tau_fs=args.tau_fs)
     print(f"wrote {len(paths)} trajectories to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -21,7 +21,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="model file (.pt); default: the shipped default model")
     parser.add_argument("--steps", type=int, required=True, help="number of model steps (each Δt of the model)")
     parser.add_argument("--temperature", type=float, help="target temperature in K (default 300)")
-    parser.add_argument("--tau", type=float, help="CSVR relaxation time in fs (default 50)")
+    parser.add_argument("--tau", type=float, help="thermostat relaxation time in fs (default 50)")
+    parser.add_argument("--thermostat", choices=("csvr", "langevin"),
+                        help="csvr (default, the paper's): global velocity rescaling; langevin: per atom, holds "
+                             "each element at T (use a longer --tau, e.g. 100–500 fs, to disturb diffusion less)")
     parser.add_argument("--nve", action="store_true", help="no thermostat (microcanonical)")
     parser.add_argument("--seed", type=int, help="seed for initial velocities and the thermostat (default 0)")
     parser.add_argument("--output", default="forecast.xyz", help="extxyz trajectory (default forecast.xyz)")
@@ -89,7 +92,7 @@ def run_serial(args) -> int:
                           device)
     log = lambda line: print(line, flush=True)  # noqa: E731
     log(f"# trajcast-dist forecast: {state.n_atoms} atoms, Δt={model.dt_fs} fs, "
-        f"{'NVE' if settings.nve else f'NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs'}, "
+        f"{settings.describe()}, "
         f"{settings.dtype}, device={device}, path {inference_path(model, device)}, 1 process")
     run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log,
                  progress=not args.quiet, model_record=record, **continuation)
@@ -106,6 +109,7 @@ def resolve_settings(args, stored: dict | None = None) -> ForecastSettings:
     settings = ForecastSettings(temperature_K=pick(args.temperature, "temperature_K", _DEFAULTS["temperature"]),
                                 tau_fs=pick(args.tau, "tau_fs", _DEFAULTS["tau"]),
                                 nve=args.nve or bool(stored.get("nve", False)),
+                                thermostat=pick(args.thermostat, "thermostat", "csvr"),
                                 seed=pick(args.seed, "seed", _DEFAULTS["seed"]),
                                 stride=pick(args.stride, "stride", _DEFAULTS["stride"]),
                                 dtype=pick(args.dtype, "dtype", _DEFAULTS["dtype"]),

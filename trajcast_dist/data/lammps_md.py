@@ -3,7 +3,8 @@
 Equilibrate in NVT (system-specific stages), sample candidate start configurations from the last stage,
 keep those within ±window of the target temperature (paracetamol: total energy within a relative 0.001 of
 its mean), pick `n_trajectories` of them at random at least `start_separation_fs` apart, then run NVE
-(training data) or CSVR-thermostatted NVT (validation reference) from each. Frames go to DIR/traj_000.xyz,
+(training data) or thermostatted NVT (validation reference: CSVR as in the paper, or per-atom Langevin to compare
+with a model forecast under `--thermostat langevin`) from each. Frames go to DIR/traj_000.xyz,
 ... (extxyz: positions, velocities, cell, time_fs, step, potential_energy_eV; an isolated molecule is written
 with pbc False and no cell); the LAMMPS input script (in.lammps) and log (log.lammps) are kept beside them.
 
@@ -28,20 +29,28 @@ from trajcast_dist.data.systems import get_system
 from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.progress import progress_bar
 
-__all__ = ["run_reference_md", "potential_energies", "select_starts", "select_starts_by_energy"]
+ENSEMBLES = ("nve", "nvt-csvr", "nvt-langevin")
+
+__all__ = ["ENSEMBLES", "run_reference_md", "potential_energies", "select_starts", "select_starts_by_energy"]
 
 
 def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equilibrate_ps: float | None = None,
                      production_ps: float = 50.0, n_trajectories: int = 5, seed: int = 0,
                      ensemble: str = "nve", stride_fs: float = 5.0, repeat=(1, 1, 1), overwrite: bool = False,
-                     resume: bool = False, progress: bool = True) -> list[Path]:
-    """Run the protocol and return the trajectory paths (see module docstring)."""
+                     resume: bool = False, progress: bool = True, tau_fs: float | None = None) -> list[Path]:
+    """Run the protocol and return the trajectory paths (see module docstring). `tau_fs`: the production
+    thermostat's relaxation time (default: the system's CSVR τ of the paper)."""
     spec = get_system(system)
     out_dir = Path(out_dir)
     check_positive("--temperature", temperature_K, "K")
     check_positive("--equilibrate-ps", equilibrate_ps, "ps", allow_zero=True)
-    if ensemble not in ("nve", "nvt-csvr"):
-        raise UserError(f"--ensemble {ensemble!r} is not known; use nve or nvt-csvr")
+    if ensemble not in ENSEMBLES:
+        raise UserError(f"--ensemble {ensemble!r} is not known; use {', '.join(ENSEMBLES)}")
+    if ensemble == "nvt-langevin" and not spec.periodic:
+        raise UserError(f"--ensemble nvt-langevin: {system} is an isolated molecule, whose angular momentum a "
+                        "per-atom thermostat does not keep; use nvt-csvr")
+    check_positive("--tau-fs", tau_fs, "fs")
+    tau_fs = spec.csvr_tau_fs if tau_fs is None else tau_fs
     stride = _steps(stride_fs, spec.timestep_fs, "--stride-fs")
     production_steps = _steps(production_ps * 1000.0, spec.timestep_fs, "--production-ps")
     if production_steps % stride:
@@ -58,7 +67,7 @@ def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equi
         for k, path in enumerate(paths):
             if resume and path.exists():
                 continue
-            _production(session, spec, starts[k], numbers, path, ensemble, temperature_K, production_steps,
+            _production(session, spec, starts[k], numbers, path, ensemble, tau_fs, temperature_K, production_steps,
                         stride, seed + 1000 + k, progress, label=f"{system} {ensemble} {k + 1}/{n_trajectories}")
     finally:
         if session.is_main:
@@ -176,7 +185,7 @@ def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_f
     return starts
 
 
-def _production(session, spec, start, numbers, path: Path, ensemble, temperature_K, steps, stride, seed,
+def _production(session, spec, start, numbers, path: Path, ensemble, tau_fs, temperature_K, steps, stride, seed,
                 progress, label):
     session.note(f"{path.name}: scatter start configuration (positions, velocities, image flags)")
     session.scatter(start)
@@ -184,8 +193,11 @@ def _production(session, spec, start, numbers, path: Path, ensemble, temperature
     session.command("fix prod all nve")
     if ensemble == "nvt-csvr":
         session.command(f"fix csvr all temp/csvr {temperature_K} {temperature_K} "
-                        f"{spec.csvr_tau_fs / session.fs_per_time} {lammps_seed(seed)}")
+                        f"{tau_fs / session.fs_per_time} {lammps_seed(seed)}")
         session.commands(spec.csvr_commands)
+    elif ensemble == "nvt-langevin":  # zero yes: the noise adds no net momentum, as in the forecast's Langevin
+        session.command(f"fix langevin all langevin {temperature_K} {temperature_K} "
+                        f"{tau_fs / session.fs_per_time} {lammps_seed(seed)} zero yes")
     session.command("run 0 post no")  # evaluates the energy of the start frame
     partial = path.with_suffix(".xyz.partial")
     handle = open(partial, "w") if session.is_main else None
@@ -203,6 +215,8 @@ def _production(session, spec, start, numbers, path: Path, ensemble, temperature
         session.command("unfix csvr")
         for fix in spec.csvr_fixes:
             session.command(f"unfix {fix}")
+    elif ensemble == "nvt-langevin":
+        session.command("unfix langevin")
     if session.is_main:
         os.replace(partial, path)
 

@@ -47,9 +47,9 @@ def check_overlaps(positions, numbers, ids, cell, pbc, where: str = "structure",
 
 
 def step_settings(model, n_atoms: int, periodic: bool, temperature_K: float, tau_fs: float | None,
-                  max_temperature_factor: float = 3.0) -> StepSettings:
+                  max_temperature_factor: float = 3.0, thermostat: str = "csvr", seed: int = 0) -> StepSettings:
     return StepSettings(degrees_of_freedom(n_atoms, periodic), model.dt_fs, model.cutoff_A, temperature_K, tau_fs,
-                        max_temperature_factor)
+                        max_temperature_factor, thermostat, seed)
 
 
 class SerialDriver:
@@ -76,7 +76,7 @@ class SerialDriver:
         graph = build_graph(s.positions, s.velocities, self.species, self.masses, s.cell, s.pbc,
                             self.model.cutoff_A, dtype=self.dtype, device=self.device)
         displacement, velocities, temperature = propagate(self.model, graph, self.settings, self.reducer,
-                                                          self.rng, s.step + 1)
+                                                          self.rng, s.step + 1, s.ids)
         s.positions, s.image = wrap_positions(s.positions + displacement, s.image, s.cell, s.pbc)
         s.velocities = velocities
         s.step += 1

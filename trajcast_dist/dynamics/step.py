@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.thermostat import CSVR, kinetic_energy
+from trajcast_dist.dynamics.thermostat import CSVR, Langevin, kinetic_energy
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import Graph
 from trajcast_dist.reduce import Reducer
@@ -21,18 +21,26 @@ class Instability(UserError):
 
 class StepSettings:
     def __init__(self, n_dof: int, dt_fs: float, cutoff_A: float, temperature_K: float, tau_fs: float | None,
-                 max_temperature_factor: float = 3.0):
-        """tau_fs=None runs NVE; temperature_K then only sets the runaway bound."""
+                 max_temperature_factor: float = 3.0, thermostat: str = "csvr", seed: int = 0):
+        """tau_fs=None runs NVE; temperature_K then only sets the runaway bound. `thermostat` csvr or langevin."""
         self.n_dof = n_dof
         self.cutoff_A = cutoff_A
         self.max_temperature_K = max_temperature_factor * temperature_K
-        self.thermostat = None if tau_fs is None else CSVR(temperature_K, tau_fs, dt_fs, n_dof)
+        if tau_fs is None:
+            self.thermostat = None
+        elif thermostat == "csvr":
+            self.thermostat = CSVR(temperature_K, tau_fs, dt_fs, n_dof)
+        elif thermostat == "langevin":
+            self.thermostat = Langevin(temperature_K, tau_fs, dt_fs, seed)
+        else:
+            raise UserError(f"--thermostat {thermostat!r} is not known; use csvr or langevin")
 
 
 @torch.no_grad()
 def propagate(model, graph: Graph, settings: StepSettings, reducer: Reducer, rng: np.random.Generator,
-              step: int, sync=None):
-    """Return (displacement, new velocity) of the owned atoms as float64 numpy arrays, and the new T (K).
+              step: int, ids: np.ndarray, sync=None):
+    """Return (displacement, new velocity) of the owned atoms (global `ids`) as float64 numpy arrays, and the
+    new T (K).
 
     Raises Instability on every rank when any rank sees a problem (ranks agree before stopping).
     """
@@ -47,7 +55,7 @@ def propagate(model, graph: Graph, settings: StepSettings, reducer: Reducer, rng
         raise Instability(f"step {step}: an atom moved more than the cutoff ({settings.cutoff_A} Å) in one step; "
                           "the forecast is unstable")
     if settings.thermostat is not None:
-        velocity = settings.thermostat.apply(velocity, masses, reducer, rng)
+        velocity = settings.thermostat.apply(velocity, masses, reducer, rng, ids, step)
     temperature = units.temperature_k(kinetic_energy(velocity, masses, reducer), settings.n_dof)
     if reducer.any(temperature > settings.max_temperature_K):
         raise Instability(f"step {step}: temperature {temperature:.0f} K exceeds the bound "

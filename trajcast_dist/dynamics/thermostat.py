@@ -1,9 +1,14 @@
-"""Canonical sampling through velocity rescaling (Bussi, Donadio & Parrinello 2007; paper "Ensembles and
-Thermostats"), as in LAMMPS fix temp/csvr: K̂ is drawn from the canonical kinetic-energy distribution
-relaxed with time constant τ, and every velocity is scaled by α = √(K̂/K).
+"""Thermostats applied after each model step.
 
-The only global quantities are K and the random draw: K is summed with the reducer and the draw is made on
-rank 0 and broadcast, so P ranks apply the same α to the whole system.
+CSVR, canonical sampling through velocity rescaling (Bussi, Donadio & Parrinello 2007; paper "Ensembles and
+Thermostats"), as in LAMMPS fix temp/csvr: K̂ is drawn from the canonical kinetic-energy distribution relaxed
+with time constant τ, and every velocity is scaled by α = √(K̂/K). The only global quantities are K and the
+random draw: K is summed with the reducer and the draw is made on rank 0 and broadcast, so P ranks apply the
+same α to the whole system.
+
+Langevin, per atom (the Ornstein–Uhlenbeck part of BAOAB, as LAMMPS fix langevin with `zero yes`): a global
+thermostat cannot move energy between kinds of motion, so a model that leaks energy from molecular translation
+into vibrations keeps a hot H and a cold O under CSVR; a local one holds every atom at T.
 """
 
 import math
@@ -15,7 +20,7 @@ from trajcast_dist import units
 from trajcast_dist.errors import UserError
 from trajcast_dist.reduce import Reducer
 
-__all__ = ["CSVR", "degrees_of_freedom", "add_element_sums", "element_temperatures", "kinetic_energy"]
+__all__ = ["CSVR", "Langevin", "THERMOSTATS", "degrees_of_freedom", "add_element_sums", "element_temperatures", "kinetic_energy"]
 
 
 def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
@@ -83,8 +88,56 @@ class CSVR:
         alpha2 = c1 + c2 * (r1 * r1 + r2) + 2.0 * r1 * math.sqrt(c1 * c2)
         return math.sqrt(alpha2)
 
-    def apply(self, velocities: torch.Tensor, masses: torch.Tensor, reducer: Reducer,
-              rng: np.random.Generator) -> torch.Tensor:
+    def apply(self, velocities: torch.Tensor, masses: torch.Tensor, reducer: Reducer, rng: np.random.Generator,
+              ids: np.ndarray, step: int) -> torch.Tensor:
         kinetic = kinetic_energy(velocities, masses, reducer)
         draws = reducer.broadcast(torch.tensor(self.draw(rng), dtype=torch.float64))
         return velocities * self.scale_factor(kinetic, float(draws[0]), float(draws[1]))
+
+
+class Langevin:
+    """v ← c·v + √((1 − c²) k_B T / m)·ξ with c = e^(−Δt/τ), once per model step, then the net momentum the noise
+    added is removed (the conservation layer keeps it zero). Applying the split form (Δt/2 before and after each
+    model step) gives the same chain of states: two half steps compose to one full step in distribution.
+
+    ξ is a counter-based hash of (seed, step, atom id), not a random stream, so P ranks give the trajectory of one
+    process and a restart continues it exactly with no generator state to carry."""
+
+    def __init__(self, temperature_K: float, tau_fs: float, dt_fs: float, seed: int):
+        if temperature_K <= 0 or tau_fs <= 0 or dt_fs <= 0:
+            raise UserError(f"thermostat needs T > 0, τ > 0 and Δt > 0 (got T={temperature_K} K, "
+                            f"τ={tau_fs} fs, Δt={dt_fs} fs)")
+        self.temperature_K, self.tau_fs, self.seed = temperature_K, tau_fs, seed
+        self.c = math.exp(-dt_fs / tau_fs)
+
+    def apply(self, velocities: torch.Tensor, masses: torch.Tensor, reducer: Reducer, rng: np.random.Generator,
+              ids: np.ndarray, step: int) -> torch.Tensor:
+        variance = units.KB_EV_PER_K * self.temperature_K / (masses * units.AMU_A2_PER_FS2_IN_EV)
+        noise = torch.as_tensor(hashed_normals(self.seed, step, ids), dtype=velocities.dtype,
+                                device=velocities.device)
+        kick = (self.c - 1.0) * velocities + torch.sqrt((1.0 - self.c ** 2) * variance).unsqueeze(-1) * noise
+        sums = torch.cat([(masses.unsqueeze(-1) * kick).sum(0), masses.sum().reshape(1)]).to(torch.float64)
+        totals = reducer.sum(sums)
+        drift = (totals[:3] / totals[3]).to(velocities.dtype)
+        return velocities + kick - drift
+
+
+THERMOSTATS = ("csvr", "langevin")
+
+_GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def hashed_normals(seed: int, step: int, ids: np.ndarray) -> np.ndarray:
+    """(n, 3) standard normals that depend only on (seed, step, id): Box–Muller on SplitMix64 hashes."""
+    key = _splitmix64(_splitmix64(np.array([seed], dtype=np.uint64)) ^ np.uint64(step))
+    counters = np.asarray(ids, dtype=np.uint64)[:, None] * np.uint64(6) + np.arange(6, dtype=np.uint64)
+    bits = _splitmix64(counters ^ key) >> np.uint64(11)  # 53 random bits
+    uniform = (bits.astype(np.float64) + 1.0) * 2.0 ** -53  # (0, 1]: the log below stays finite
+    return np.sqrt(-2.0 * np.log(uniform[:, :3])) * np.cos(2.0 * np.pi * uniform[:, 3:])

@@ -91,7 +91,7 @@ class DistributedDriver:
                             dtype=self.dtype, device=self.device)
         tick = self._lap("graph", tick)
         displacement, velocities, temperature = propagate(self.model, graph, self.settings, self.reducer, self.rng,
-                                                          self.step_count + 1, sync=self.comm.sync)
+                                                          self.step_count + 1, self.atoms.ids, sync=self.comm.sync)
         tick = self._lap("model", tick)
         atoms = self.atoms
         atoms.positions, atoms.image = wrap_positions(atoms.positions + displacement, atoms.image,
@@ -251,7 +251,7 @@ def _forecast(args, world) -> int:
     output, restart_out = outputs
     log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
     if log:
-        ensemble = "NVE" if settings.nve else f"NVT CSVR T={settings.temperature_K} K τ={settings.tau_fs} fs"
+        ensemble = settings.describe()
         log(f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {ensemble}, {settings.dtype}, "
             f"device={device}, path {inference_path(model, device)}, {world.size} processes, "
             f"{driver.domain.describe()}")

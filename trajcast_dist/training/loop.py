@@ -35,7 +35,7 @@ from trajcast_dist.training.evaluate import evaluate, table_s1
 from trajcast_dist.training.log import plot_curves, write_log
 from trajcast_dist.training.metrics import Metrics, squared_errors
 from trajcast_dist.training.sampler import GlobalBatchSampler
-from trajcast_dist.training.targets import Augmentation, augment, target_rms
+from trajcast_dist.training.targets import Augmentation, augment, pushforward, target_rms
 
 __all__ = ["Prepared", "prepare", "train", "TrainResult", "DTYPES"]
 
@@ -208,6 +208,8 @@ class _Trainer:
         frames_seen = 0
         self.model.train()
         for step, frames in self.sampler.batches(self.epoch, self.step_in_epoch):
+            frames = pushforward(frames, self.p.store, "train", self._forecast, self.tc.pushforward, self.epoch,
+                                 self.tc.seed)
             loss = self._train_step(self.maker(augment(frames, self.epoch, self.tc.seed, self.augmentation)),
                                     metrics)
             frames_seen += self.tc.batch_size
@@ -227,6 +229,14 @@ class _Trainer:
             self._save_last(metrics)
             return
         self._end_epoch(metrics.reduce(self.dist), time.perf_counter() - started, frames_seen)
+
+    @torch.no_grad()
+    def _forecast(self, frames: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The model's one-step forecast (Δr, v′) of each frame, float64 numpy (pushforward inputs)."""
+        displacement, velocity = self.model(self.maker(frames).graph)
+        sizes = [len(frame["positions"]) for frame in frames]
+        return list(zip(*(np.split(x.to(torch.float64).cpu().numpy(), np.cumsum(sizes)[:-1])
+                          for x in (displacement, velocity))))
 
     def _train_step(self, batch, metrics: Metrics) -> float:
         pred_d, pred_v = self.engine(batch.graph)

@@ -3,6 +3,7 @@ per-species scales, and the training pairs' augmentations.
 
     target_rms(store, species, dt_fs, baseline)     global and per-species RMS of the network's targets
     augment(frames, epoch, seed, settings)          time-reversed pairs and noisy inputs, reproducible
+    pushforward(frames, store, predict, ...)        inputs replaced by the model's own one-step forecast
 
 Augmentations act on the frame dicts of the pair store (positions, velocities, target_displacement,
 target_velocity) before the graph is built, and draw from a generator seeded by (seed, epoch, frame index), so a
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["target_rms", "Augmentation", "augment"]
+__all__ = ["target_rms", "Augmentation", "augment", "pushforward"]
 
 
 def target_rms(store, species: list[int], dt_fs: float, baseline: str, max_frames: int = 256) -> dict:
@@ -72,9 +73,51 @@ def _augment_one(frame: dict, epoch: int, seed: int, settings: Augmentation) -> 
     rng = np.random.default_rng([int(seed), int(epoch), int(frame["index"]), 0x7A])
     positions, velocities = np.asarray(frame["positions"]), np.asarray(frame["velocities"])
     displacement, velocity = np.asarray(frame["target_displacement"]), np.asarray(frame["target_velocity"])
-    if rng.random() < settings.time_reversal:
+    # a pushforward input is the model's forecast, not a state of the dynamics: its reversal is no valid pair
+    if rng.random() < settings.time_reversal and not frame.get("pushforward"):
         positions, velocities, displacement, velocity = positions + displacement, -velocity, -displacement, -velocities
     noise_r = rng.normal(0.0, settings.noise_displacement_A, positions.shape)
     noise_v = rng.normal(0.0, settings.noise_velocity_A_per_fs, velocities.shape)
     return {**frame, "positions": positions + noise_r, "velocities": velocities + noise_v,
             "target_displacement": displacement - noise_r, "target_velocity": velocity}
+
+
+def pushforward(frames: list[dict], store, split: str, predict, probability: float, epoch: int, seed: int,
+                lattice_tol: float = 1e-6) -> list[dict]:
+    """Pushforward training (Brandstetter et al. 2022) with one unrolled step: with `probability`, pair i's input
+    becomes the model's forecast from frame i − 1 (`predict(frames) -> [(Δr, v′)]`, no gradient), and its target
+    stays the true state after frame i, so the model learns to correct the errors its own steps make, the states
+    a rollout visits. Used only where frame i − 1 of the split is frame i's predecessor in time (the store keeps
+    each trajectory's pairs in order; the first pair of a trajectory is trained as it is)."""
+    if not probability:
+        return frames
+    chosen = [k for k, frame in enumerate(frames) if int(frame["index"]) > 0
+              and np.random.default_rng([int(seed), int(epoch), int(frame["index"]), 0x50]).random() < probability]
+    previous = {k: store.frame(split, int(frames[k]["index"]) - 1) for k in chosen}
+    chosen = [k for k in chosen if _lattice_shift(previous[k], frames[k], lattice_tol) is not None]
+    if not chosen:
+        return frames
+    forecasts = predict([previous[k] for k in chosen])
+    frames = list(frames)
+    for k, (displacement, velocity) in zip(chosen, forecasts):
+        before, frame = previous[k], frames[k]
+        positions = before["positions"] + displacement + _lattice_shift(before, frame, lattice_tol)
+        frames[k] = {**frame, "positions": positions, "velocities": velocity, "pushforward": True,
+                     "target_displacement": frame["positions"] + frame["target_displacement"] - positions}
+    return frames
+
+
+def _lattice_shift(before: dict, frame: dict, tol: float):
+    """Per-atom lattice vectors from `before`'s next state to `frame`'s positions, or None when `frame` does not
+    continue `before` (another trajectory, another system)."""
+    if np.shape(before["positions"]) != np.shape(frame["positions"]) or not np.array_equal(before["species"],
+                                                                                             frame["species"]):
+        return None
+    cell = np.asarray(frame["cell"])
+    gap = frame["positions"] - (before["positions"] + before["target_displacement"])
+    fractional = gap @ np.linalg.inv(cell)
+    whole = np.round(fractional)
+    if np.abs(fractional - whole).max() > tol or not np.allclose(before["target_velocity"], frame["velocities"],
+                                                                   rtol=0, atol=1e-12):
+        return None
+    return whole @ cell

@@ -21,11 +21,12 @@ __all__ = ["write_toy_store"]
 
 def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 2, dt_fs: float = 5.0,
                     cutoff_A: float = 4.0, shard_frames: int = 4, temperature_K: float = 300.0, seed: int = 0,
-                    corrupt: tuple[str, int] | None = None, damping: float = 0.0) -> Path:
+                    corrupt: tuple[str, int] | None = None, damping: float = 0.0, chain: int = 1) -> Path:
     """Write a store with `frames` = {split: count} (default train 16, val 4, test 4); returns its path.
 
     `corrupt=(split, index)` puts NaN velocities into that frame (to test fault handling). `damping` γ makes the
-    target depart from free flight: v′ = (1 − γ) v, Δr = (1 − γ/2) v Δt (for a baseline to subtract)."""
+    target depart from free flight: v′ = (1 − γ) v, Δr = (1 − γ/2) v Δt (for a baseline to subtract). `chain` > 1
+    makes runs of that many consecutive pairs, each starting where the one before ended (a trajectory)."""
     frames = frames or {"train": 16, "val": 4, "test": 4}
     rng = np.random.default_rng(seed)
     box_A = 12.4172 * molecules_per_side / 4
@@ -41,6 +42,8 @@ def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 
             sigma = np.sqrt(units.KB_EV_PER_K * temperature_K / (masses * units.AMU_A2_PER_FS2_IN_EV))
             velocities = rng.normal(size=(n_atoms, 3)) * sigma[:, None]
             velocities -= (masses[:, None] * velocities).sum(0) / masses.sum()
+            if k % chain:
+                positions, velocities = frame["positions"] + frame["target_displacement"], frame["target_velocity"]
             if corrupt == (split, k):
                 velocities[:] = np.nan
             frame = {"positions": positions, "velocities": velocities, "species": atoms.numbers,
