@@ -25,7 +25,8 @@ from ase.md.md import MolecularDynamics
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
-from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings
+from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+from trajcast_dist.runtime import DTYPES
 
 __all__ = ["TrajCastDynamics"]
 

@@ -70,7 +70,8 @@ def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> Ben
     """Build a random-weight model for `case`, run `warmup` then `steps` forecast steps, time the latter."""
     from trajcast_dist.config import load_config
     from trajcast_dist.dynamics.rollout import SerialDriver
-    from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings
+    from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+    from trajcast_dist.runtime import DTYPES
     from trajcast_dist.graph.graph import neighbor_pairs
     from trajcast_dist.model import TrajCast
 

@@ -1,4 +1,5 @@
-"""`python -m trajcast_dist.train --config configs/water.yaml [flags]` — one process, or one rank of many:
+"""`python -m trajcast_dist.train --config configs/water.yaml [flags]` (also `trajcast-dist train`) — one process,
+or one rank of many:
 
     torchrun --nproc_per_node N [--nnodes M --rdzv-endpoint HOST:PORT] -m trajcast_dist.train --config ...
 
@@ -12,7 +13,7 @@ import sys
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["main", "build_parser", "apply_overrides"]
+__all__ = ["main", "add_arguments", "run", "apply_overrides"]
 
 # flag → training.<field>
 _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype": "dtype", "engine": "engine",
@@ -21,8 +22,7 @@ _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype":
               "init_from": "init_from", "path": "path"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m trajcast_dist.train", description=__doc__.splitlines()[0])
+def add_arguments(p) -> None:
     p.add_argument("--config", help="YAML config with model: and training: sections (e.g. configs/water.yaml)")
     p.add_argument("--data", help="training pair store (.zarr) [training.data]")
     p.add_argument("--out", help="output directory: checkpoints/, model.pt, train_log.csv [training.out_dir]")
@@ -52,7 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "[training.path]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # `deepspeed` launcher
-    return p
 
 
 def apply_overrides(config, args):
@@ -66,13 +65,14 @@ def apply_overrides(config, args):
 
 
 def main(argv=None) -> int:
-    from trajcast_dist.cli.main import run_guarded
+    from trajcast_dist.errors import run_guarded
 
-    args = build_parser().parse_args(argv)
-    return run_guarded(_run, args, prog="trajcast_dist.train")
+    parser = argparse.ArgumentParser(prog="python -m trajcast_dist.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_guarded(run, parser.parse_args(argv), prog="trajcast_dist.train")
 
 
-def _run(args) -> int:
+def run(args) -> int:
     from trajcast_dist.config import load_config
 
     if args.export:

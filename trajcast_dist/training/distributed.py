@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from trajcast_dist.errors import UserError
+from trajcast_dist.runtime import resolve_device
 
 __all__ = ["Dist", "Local", "launch_env"]
 
@@ -44,7 +45,7 @@ class Dist:
         self.env = launch_env()
         self.rank, self.world_size, self.local_rank = self.env.rank, self.env.world_size, self.env.local_rank
         self.is_main = self.rank == 0
-        self.device = _device(device, self.local_rank)
+        self.device = resolve_device(device, self.local_rank)
         self.backend = _backend(backend, self.device)
         self.initialised = False
         self.timeout = datetime.timedelta(seconds=timeout_s)
@@ -98,14 +99,6 @@ class Local:
 
     def barrier(self) -> None:
         pass
-
-
-def _device(requested: str, local_rank: int) -> torch.device:
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UserError(f"training.device = {requested}: no CUDA GPU is visible; use --device cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
 def _backend(requested: str, device: torch.device) -> str:
