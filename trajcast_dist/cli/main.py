@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "analyze": ("trajcast_dist.cli.analyze", "RDF, VDOS, diffusion and temperature of a trajectory"),
     "evaluate": ("trajcast_dist.cli.evaluate", "test-set errors of a model on a zarr store"),
     "bench": ("trajcast_dist.cli.bench", "forecast speed tables"),
+    "train": ("trajcast_dist.train", "train a model: one process, or one rank under torchrun"),
 }
 
 
