@@ -63,3 +63,10 @@ def test_train_is_a_subcommand_with_the_module_flags():
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "trajcast-dist train" in result.stdout and "--config" in result.stdout and "--resume" in result.stdout
+
+
+def test_old_training_backend_key_names_its_new_name(tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text("training:\n  backend: gloo\n")
+    with pytest.raises(UserError, match="training.backend is now training.dist_backend"):
+        load_config(config)

@@ -30,6 +30,8 @@ from trajcast_dist.runtime import DTYPES
 
 __all__ = ["TrajCastDynamics"]
 
+_DEFAULT = ForecastSettings()  # the forecast's defaults, here as in the CLI
+
 
 class TrajCastDynamics(MolecularDynamics):
     """ASE `MolecularDynamics` driven by a TrajCast model; the time step is the model's Δt.
@@ -40,9 +42,11 @@ class TrajCastDynamics(MolecularDynamics):
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
 
-    def __init__(self, atoms, model=None, temperature_K: float = 300.0, tau_fs: float = 50.0, nve: bool = False,
-                 seed: int = 0, dtype: str = "float64", fast: bool = True, max_temperature_factor: float = 3.0,
-                 trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
+    def __init__(self, atoms, model=None, temperature_K: float = _DEFAULT.temperature_K,
+                 tau_fs: float = _DEFAULT.tau_fs, nve: bool = False, seed: int = _DEFAULT.seed,
+                 dtype: str = _DEFAULT.dtype, fast: bool = True,
+                 max_temperature_factor: float = _DEFAULT.max_temperature_factor, trajectory=None, logfile=None,
+                 loginterval: int = 1, **kwargs):
         settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, seed=seed, dtype=dtype,
                                     max_temperature_factor=max_temperature_factor)
         settings.validate()

@@ -3,7 +3,7 @@
 import math
 import sys
 
-from trajcast_dist.parallel.launch import world_rank
+from trajcast_dist.launch import world_rank
 
 __all__ = ["UserError", "check_positive", "run_guarded", "check_finite"]
 

@@ -12,7 +12,7 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.forecast import ForecastSettings, append_options, initial_state, make_step_settings, model_path, \
     run_forecast
 from trajcast_dist.io.restart import RestartReader
-from trajcast_dist.parallel.launch import world_size
+from trajcast_dist.launch import world_size
 from trajcast_dist.runtime import DTYPES, resolve_device, set_threads
 
 __all__ = ["ForecastJob", "Setup", "run", "prepare", "open_model", "header_line", "load_forecast_model"]
@@ -133,7 +133,7 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
     model, meta = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
     if fast and torch.device(device).type == "cpu":
         from trajcast_dist.model import cpu_kernel
-        from trajcast_dist.parallel.launch import local_rank
+        from trajcast_dist.launch import local_rank
 
         if cpu_kernel.needs_build() and local_rank() == 0:
             print("trajcast-dist: compiling the fused CPU kernel on first use (≈ 30 s, cached afterwards)",

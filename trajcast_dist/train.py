@@ -4,7 +4,7 @@ or one rank of many:
     torchrun --nproc_per_node N [--nnodes M --rdzv-endpoint HOST:PORT] -m trajcast_dist.train --config ...
 
 The same code either way: ranks come from torchrun's RANK/WORLD_SIZE, gloo on CPU and NCCL on GPU unless
---backend says otherwise. Settings live in the YAML config; the flags below override a few of them.
+--dist-backend says otherwise. Settings live in the YAML config; the flags below override a few of them.
 The loop itself is `trajcast_dist.training.train` (callable from Python and tests).
 """
 
@@ -17,7 +17,7 @@ __all__ = ["main", "add_arguments", "run", "apply_overrides"]
 
 # flag → training.<field>
 _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype": "dtype", "engine": "engine",
-              "backend": "backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
+              "dist_backend": "dist_backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
               "device": "device", "threads": "threads", "seed": "seed", "batch_size": "batch_size", "lr": "lr",
               "init_from": "init_from", "path": "path"}
 
@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
     p.add_argument("--dtype", choices=["float64", "float32"], help="[training.dtype]")
     p.add_argument("--engine", choices=["ddp", "deepspeed"], help="[training.engine]")
     p.add_argument("--deepspeed-config", help="DeepSpeed JSON, e.g. configs/deepspeed_zero1.json")
-    p.add_argument("--backend", choices=["auto", "gloo", "nccl"], help="torch.distributed backend [auto]")
+    p.add_argument("--dist-backend", choices=["auto", "gloo", "nccl"],
+                   help="torch.distributed backend [training.dist_backend]")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="[training.device]")
     p.add_argument("--threads", type=int, help="torch CPU threads per rank [cores / ranks on the node]")
     p.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
@@ -87,7 +88,7 @@ def run(args) -> int:
     config = apply_overrides(load_config(args.config), args)
     if args.check:
         from trajcast_dist.training import prepare
-        from trajcast_dist.training.distributed import launch_env
+        from trajcast_dist.launch import launch_env
 
         nproc = args.nproc or launch_env().world_size
         prepared = prepare(config, nproc, args.resume)

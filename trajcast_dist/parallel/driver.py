@@ -217,7 +217,7 @@ def _forecast(job, world) -> int:
     from mpi4py import MPI
 
     from trajcast_dist.io.restart import check_model
-    from trajcast_dist.parallel.launch import local_rank
+    from trajcast_dist.launch import local_rank
 
     main = world.rank == 0
     _serial_ase()

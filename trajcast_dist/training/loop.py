@@ -122,7 +122,7 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
 def train(config: Config, resume: str | None = None, progress: bool = True, log=print) -> TrainResult:
     """Train as one rank of the job described by torchrun's environment (or alone)."""
     tc = config.training
-    dist = Dist(tc.backend, tc.device)
+    dist = Dist(tc.dist_backend, tc.device)
     prepared = prepare(config, dist.world_size, resume)
     if dist.device.type == "cpu":
         set_threads(tc.threads, dist.env.local_world_size)
