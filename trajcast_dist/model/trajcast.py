@@ -122,8 +122,7 @@ class TrajCast(nn.Module):
         edges = EdgeInputs(graph.edge_index, edge_sh, edge_radial, edge_length, speed, graph.species)
         h = self.embedding(torch.cat([species_onehot, velocity_embedding, velocity_sh[:, 1:]], dim=1))
         for k, layer in enumerate(self.layers):
-            h = layer(h, species_onehot, graph.edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding,
-                      edges)
+            h = layer(h, species_onehot, velocity_sh, velocity_embedding, edges)
             if sync is not None:
                 h = sync(h, k)
         owned = slice(0, graph.n_owned)

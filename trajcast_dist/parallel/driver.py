@@ -30,7 +30,7 @@ from trajcast_dist.graph import build_graph
 from trajcast_dist.parallel.atoms import LocalAtoms
 from trajcast_dist.parallel.comm import Comm, MPIReducer
 from trajcast_dist.parallel.domain import Domain
-from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, gather_state, scatter_blocks, scatter_state
+from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, scatter_blocks, scatter_state
 from trajcast_dist.runtime import DTYPES
 
 __all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
@@ -106,11 +106,6 @@ class DistributedDriver:
         self.header["time_fs"] += self.model.dt_fs
         self._steps_since_stats += 1
         return temperature
-
-    def gather(self) -> SystemState | None:
-        """The whole state on rank 0 (None elsewhere); collective. Also refreshes the log statistics."""
-        self._stats = self._collect_stats()
-        return gather_state(self.comm.world, self.atoms, self.header)
 
     def snapshot(self):
         """(header, blocks) of the current state for output sinks; collective. `blocks` yields the atoms in
