@@ -2,7 +2,7 @@
 and for every rank under mpirun (`parallel.driver.run_distributed` calls the same steps)."""
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +45,6 @@ class ForecastJob:
     grid: str | None = None
     cuda_aware: bool = False
     quiet: bool = False
-
-    @classmethod
-    def from_namespace(cls, args) -> "ForecastJob":
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 @dataclass

@@ -59,4 +59,4 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from trajcast_dist.forecast_run import run as run_job
 
-    return run_job(ForecastJob.from_namespace(args))
+    return run_job(ForecastJob(**vars(args)))  # the flags are named as its fields
