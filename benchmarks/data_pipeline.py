@@ -90,7 +90,7 @@ def _pairs_throughput(tmp: Path, n_frames: int) -> tuple:
 
     from trajcast_dist import units
     from trajcast_dist.data.pairs import build_pairs
-    from trajcast_dist.data.water import water_box
+    from trajcast_dist.structures import water_box
 
     base = water_box(seed=0)
     rng = np.random.default_rng(0)

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trajcast_dist.structures import WATER_BOX_A
+
 ROOT = Path(__file__).resolve().parents[1]
-WATER_DENSITY = 192 / 12.4172 ** 3  # atoms/Å³ of the paper's box
+WATER_DENSITY = 192 / WATER_BOX_A ** 3  # atoms/Å³ of the paper's box
 FULL_WIDTH = 1152  # floats per atom per layer of the paper-size model (64 × (1+1+3+3+5+5))
 FULL_LAYERS = 4
 FULL_CUTOFF_A = 6.0
@@ -58,7 +60,7 @@ def _state(rep, model, seed=0):
 def worker(rep, steps, config_name):
     """Time `steps` forecast steps (after one warm-up step) of water_box().repeat(rep); print one JSON line."""
     from trajcast_dist.forecast import ForecastSettings, make_step_settings
-    from trajcast_dist.parallel.launch import world_size
+    from trajcast_dist.launch import world_size
 
     model = _model(config_name)
     state = _state(rep, model)

@@ -50,3 +50,23 @@ def test_max_steps_inside_the_first_epoch_validates_and_exports(small, tmp_path)
     assert result.global_step == 1 and math.isfinite(result.best_val_loss)
     assert (tmp_path / "run" / "model.pt").is_file() and result.model_path == tmp_path / "run" / "model.pt"
     assert any("stopped inside epoch 0 at step 1" in line for line in lines), lines
+
+
+def test_train_is_a_subcommand_with_the_module_flags():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [Path(sys.executable).parent / "trajcast-dist", "train", "--help"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "trajcast-dist train" in result.stdout and "--config" in result.stdout and "--resume" in result.stdout
+
+
+def test_old_training_backend_key_names_its_new_name(tmp_path):
+    config = tmp_path / "old.yaml"
+    config.write_text("training:\n  backend: gloo\n")
+    with pytest.raises(UserError, match="training.backend is now training.dist_backend"):
+        load_config(config)

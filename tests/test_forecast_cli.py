@@ -204,7 +204,7 @@ def test_console_scripts_are_installed():
 def test_threads_follow_flag_then_omp_num_threads_then_cores(monkeypatch):
     import torch
 
-    from trajcast_dist.cli.forecast import set_threads
+    from trajcast_dist.runtime import set_threads
 
     before = torch.get_num_threads()
     try:

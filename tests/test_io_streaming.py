@@ -9,11 +9,11 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.io.blocks import frame_header, state_blocks
 from trajcast_dist.io.extxyz_reader import NotStreamable, open_extxyz, read_blocks, read_numbers
 from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
-from trajcast_dist.io.restart import RestartReader, RestartWriter, load_restart, save_restart
+from trajcast_dist.io.restart import RestartReader, RestartWriter, load_restart
 from trajcast_dist.io.structure import state_from_atoms
-from trajcast_dist.io.trajectory import ExtxyzWriter, state_to_atoms
+from trajcast_dist.io.trajectory import state_to_atoms
 from trajcast_dist.structures import water_box
-from helpers import thermal_velocities
+from helpers import ExtxyzWriter, save_restart, thermal_velocities
 
 FIELDS = ("positions", "velocities", "numbers", "image", "ids")
 

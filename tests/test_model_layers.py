@@ -8,7 +8,7 @@ from e3nn import o3
 
 from trajcast_dist.model.backends import get_backend
 from trajcast_dist.model.conservation import Conservation
-from trajcast_dist.model.interaction import InteractionLayer, gate_for
+from trajcast_dist.model.interaction import EdgeInputs, InteractionLayer, gate_for
 from trajcast_dist.model.radial import PolynomialCutoff, RadialEmbedding
 from trajcast_dist.model.velocity import VelocityGaussians
 from trajcast_dist.reduce import LocalReducer
@@ -47,8 +47,8 @@ def test_interaction_layer_is_equivariant(parity, float64_default):
     def run(h, vectors, velocities):
         edge_sh = o3.spherical_harmonics(SH, vectors, True, normalization="component")
         v_sh = o3.spherical_harmonics(SH, velocities, True, normalization="component")
-        return layer(h, onehot, edges, edge_sh, radial(vectors.norm(dim=-1)), v_sh,
-                     vel(velocities.norm(dim=-1), species))
+        edge_inputs = EdgeInputs(edges, edge_sh, radial(vectors.norm(dim=-1)), None, None, None)
+        return layer(h, onehot, v_sh, vel(velocities.norm(dim=-1), species), edge_inputs)
 
     # Wigner matrices from angles directly: recovering angles from a matrix (acos) would cost precision.
     angles = [torch.tensor(a, dtype=torch.float64) for a in (0.7, 1.1, -2.3)]

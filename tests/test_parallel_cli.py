@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.mpi
+
 HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 180
 
@@ -129,7 +131,7 @@ def test_one_rank_raising_stops_every_rank(files):
 
     np.savez(files / "cases.npz", **eq._cases())
     start = time.perf_counter()
-    proc = subprocess.run(["mpiexec", "-n", "4", sys.executable, HERE / "test_parallel_worker.py", "fault",
+    proc = subprocess.run(["mpiexec", "-n", "4", sys.executable, HERE / "mpi_worker.py", "fault",
                            files / "model.pt", files / "cases.npz"], capture_output=True, text=True,
                           timeout=TIMEOUT_S, env=_env())
     elapsed = time.perf_counter() - start

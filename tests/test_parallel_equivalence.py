@@ -1,7 +1,7 @@
 """P = 2, 4, 8 ranks (real `mpiexec`, oversubscribed on 2 cores) reproduce the serial trajectory of the same
 model and seed, step by step, for a periodic water box whose atoms cross subdomain and periodic boundaries, a
 triclinic cell and a slab with empty subdomains; every atom is owned by exactly one rank after every step and
-ghost counts match a direct numpy count (checked in `test_parallel_worker.py`, the program mpiexec runs)."""
+ghost counts match a direct numpy count (checked in `mpi_worker.py`, the program mpiexec runs)."""
 
 import dataclasses
 import subprocess
@@ -56,7 +56,7 @@ def _cases():
 def _serial(model, cases, name):
     from trajcast_dist.dynamics.rollout import SerialDriver
     from trajcast_dist.forecast import ForecastSettings, make_step_settings
-    from test_parallel_worker import _state
+    from mpi_worker import _state
 
     state = _state(cases, name)
     settings = ForecastSettings(seed=7)
@@ -101,11 +101,12 @@ def _env():
     return env
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("ranks", [2, 4, 8])
 def test_ranks_match_serial_trajectory(setup, ranks):
     root, reference = setup
     out = root / f"p{ranks}.npz"
-    proc = mpiexec(ranks, HERE / "test_parallel_worker.py", "trajectory", root / "cases.npz", root / "model.pt",
+    proc = mpiexec(ranks, HERE / "mpi_worker.py", "trajectory", root / "cases.npz", root / "model.pt",
                    STEPS, out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = np.load(out)

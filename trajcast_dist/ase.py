@@ -25,9 +25,12 @@ from ase.md.md import MolecularDynamics
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
-from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings
+from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+from trajcast_dist.runtime import DTYPES
 
 __all__ = ["TrajCastDynamics"]
+
+_DEFAULT = ForecastSettings()  # the forecast's defaults, here as in the CLI
 
 
 class TrajCastDynamics(MolecularDynamics):
@@ -35,13 +38,17 @@ class TrajCastDynamics(MolecularDynamics):
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `temperature_K`, `tau_fs`, `nve`,
     `thermostat`, `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean
-    (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast inference path, `fast=False` the exact one.
+    (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast
+    inference path, `fast=False` the exact one.
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
 
-    def __init__(self, atoms, model=None, temperature_K: float = 300.0, tau_fs: float = 50.0, nve: bool = False,
-                 thermostat: str = "csvr", seed: int = 0, dtype: str = "float64", fast: bool = True,
-                 max_temperature_factor: float = 3.0, trajectory=None, logfile=None, loginterval: int = 1, **kwargs):
+    def __init__(self, atoms, model=None, temperature_K: float = _DEFAULT.temperature_K,
+                 tau_fs: float = _DEFAULT.tau_fs, nve: bool = False, thermostat: str = _DEFAULT.thermostat,
+                 seed: int = _DEFAULT.seed,
+                 dtype: str = _DEFAULT.dtype, fast: bool = True,
+                 max_temperature_factor: float = _DEFAULT.max_temperature_factor, trajectory=None, logfile=None,
+                 loginterval: int = 1, **kwargs):
         settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, thermostat=thermostat,
                                     seed=seed, dtype=dtype, max_temperature_factor=max_temperature_factor)
         settings.validate()

@@ -23,7 +23,6 @@ __all__ = ["BenchCase", "BenchResult", "run_case", "run_case_isolated", "water_s
 # with the fused CPU edge kernel (model/cpu_kernel.py) where it applies — what `forecast --fast` runs.
 PATHS = ("exact", "fast-torch", "fast")
 PAPER_SECONDS_PER_STEP = 8.3  # the paper's reference code, full water model, 192 atoms, CPU (issue #8)
-_WATER_BOX_A = 12.4172  # 64 molecules
 
 
 @dataclass
@@ -63,14 +62,15 @@ def water_system(n_atoms: int):
     k = round((n_atoms / 3) ** (1 / 3))
     if 3 * k ** 3 != n_atoms:
         raise UserError(f"--atoms {n_atoms}: water boxes have 3·k³ atoms (192, 1536, 5184, ...)")
-    return water_box(molecules_per_side=k, box_A=_WATER_BOX_A * k / 4, seed=0)
+    return water_box(molecules_per_side=k, seed=0)
 
 
 def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> BenchResult:
     """Build a random-weight model for `case`, run `warmup` then `steps` forecast steps, time the latter."""
     from trajcast_dist.config import load_config
     from trajcast_dist.dynamics.rollout import SerialDriver
-    from trajcast_dist.forecast import DTYPES, ForecastSettings, initial_state, make_step_settings
+    from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+    from trajcast_dist.runtime import DTYPES
     from trajcast_dist.graph.graph import neighbor_pairs
     from trajcast_dist.model import TrajCast
 

@@ -20,6 +20,8 @@ from trajcast_dist.errors import UserError
 __all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping"]
 
 _FINITE = " and finite (YAML .nan and .inf are refused)"
+# torch.distributed's backend had the name of the model's tensor-product backend
+_RENAMED = {("training", "backend"): "dist_backend"}
 
 
 @dataclass
@@ -134,7 +136,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps in total (tests, benchmarks)
     checkpoint_every: int = 0  # also write `last` every N steps (0: at the end of each epoch only)
     species: list[int] | None = None  # atomic numbers the model knows; default: the store's species
-    backend: str = "auto"  # torch.distributed backend: auto (nccl on GPU, gloo on CPU), gloo, nccl
+    dist_backend: str = "auto"  # torch.distributed backend: auto (nccl on GPU, gloo on CPU), gloo, nccl
     device: str = "auto"  # auto (cuda:LOCAL_RANK when a GPU is visible), cpu, cuda
     threads: int | None = None  # torch CPU threads per rank; default cores / ranks on the node
     init_from: str | None = None  # model file whose weights start a new run (fine-tuning); fresh optimiser
@@ -158,8 +160,8 @@ class TrainConfig:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0 (or null)")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"{where}: training.ema_decay = {self.ema_decay} must be in (0, 1), e.g. 0.99")
-        if self.backend not in ("auto", "gloo", "nccl"):
-            raise UserError(f"{where}: training.backend = {self.backend!r}; choose auto, gloo or nccl")
+        if self.dist_backend not in ("auto", "gloo", "nccl"):
+            raise UserError(f"{where}: training.dist_backend = {self.dist_backend!r}; choose auto, gloo or nccl")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
         if self.dtype not in ("float64", "float32"):
@@ -230,6 +232,8 @@ def from_mapping(cls, mapping: dict, where: str, section: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key, value in mapping.items():
+        if (section, key) in _RENAMED:
+            raise UserError(f"{where}: {section}.{key} is now {section}.{_RENAMED[section, key]}")
         if key not in fields:
             close = [name for name in fields if name.split("_")[0] == str(key).split("_")[0]]
             hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,8 +1,11 @@
-"""Errors meant for users: the CLI prints them as one line and exits non-zero."""
+"""Errors meant for users: `run_guarded` prints them as one line and exits non-zero."""
 
 import math
+import sys
 
-__all__ = ["UserError", "check_positive"]
+from trajcast_dist.launch import world_rank
+
+__all__ = ["UserError", "check_positive", "run_guarded", "check_finite"]
 
 
 class UserError(Exception):
@@ -19,3 +22,26 @@ def check_positive(flag: str, value, unit: str = "", allow_zero: bool = False) -
         return
     bound = "≥ 0" if allow_zero else "> 0"
     raise UserError(f"{flag} {value}{' ' + unit if unit else ''}: must be a finite number {bound}")
+
+
+def run_guarded(func, args, prog: str) -> int:
+    """Run a command; user errors become one line on stderr and a non-zero exit."""
+    try:
+        check_finite(args)
+        return int(func(args) or 0)
+    except UserError as err:
+        if world_rank() == 0:  # an error every rank of an MPI job meets is printed once
+            print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def check_finite(args) -> None:
+    """Every number given on the command line must be finite: argparse's `float` takes nan and inf, which no
+    setting means and which pass range checks written as `x <= 0` (ranges are checked where each setting lives)."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise UserError(f"--{name.replace('_', '-')} {item}: must be a finite number")

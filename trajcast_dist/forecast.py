@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps, step_settings
@@ -25,10 +24,9 @@ from trajcast_dist.io.restart import RestartReader, RestartWriter, prepare_appen
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
 from trajcast_dist.io.trajectory import state_to_atoms
 from trajcast_dist.progress import progress_bar
+from trajcast_dist.runtime import DTYPES
 
-__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "model_path", "append_options", "DTYPES"]
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "model_path", "append_options"]
 
 
 @dataclass

@@ -3,16 +3,16 @@
 import numpy as np
 from ase import Atoms
 
-__all__ = ["water_box"]
+__all__ = ["WATER_BOX_A", "water_box"]
 
+WATER_BOX_A = 12.4172  # the paper's box of 64 H2O, ≈ 1 g/cm³
 _OH_A, _HOH_DEG = 1.012, 113.24  # SPC/Fw equilibrium geometry
 
 
-def water_box(molecules_per_side: int = 4, box_A: float = 12.4172, seed: int = 0) -> Atoms:
-    """Cubic box of molecules_per_side³ randomly oriented SPC/Fw-shaped H2O on a simple-cubic lattice.
-
-    The default (64 molecules, 12.4172 Å) is the paper's water box, at ≈ 1 g/cm³.
-    """
+def water_box(molecules_per_side: int = 4, box_A: float | None = None, seed: int = 0) -> Atoms:
+    """Cubic box of molecules_per_side³ randomly oriented SPC/Fw-shaped H2O on a simple-cubic lattice; the
+    default box has the density of the paper's (64 molecules in WATER_BOX_A)."""
+    box_A = WATER_BOX_A * molecules_per_side / 4 if box_A is None else box_A
     rng = np.random.default_rng(seed)
     half = np.radians(_HOH_DEG) / 2.0
     molecule = np.array([[0.0, 0.0, 0.0],

@@ -1,9 +1,10 @@
-"""`python -m trajcast_dist.train --config configs/water.yaml [flags]` — one process, or one rank of many:
+"""`python -m trajcast_dist.train --config configs/water.yaml [flags]` (also `trajcast-dist train`) — one process,
+or one rank of many:
 
     torchrun --nproc_per_node N [--nnodes M --rdzv-endpoint HOST:PORT] -m trajcast_dist.train --config ...
 
 The same code either way: ranks come from torchrun's RANK/WORLD_SIZE, gloo on CPU and NCCL on GPU unless
---backend says otherwise. Settings live in the YAML config; the flags below override a few of them.
+--dist-backend says otherwise. Settings live in the YAML config; the flags below override a few of them.
 The loop itself is `trajcast_dist.training.train` (callable from Python and tests).
 """
 
@@ -12,17 +13,16 @@ import sys
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["main", "build_parser", "apply_overrides"]
+__all__ = ["main", "add_arguments", "run", "apply_overrides"]
 
 # flag → training.<field>
 _OVERRIDES = {"data": "data", "out": "out_dir", "epochs": "max_epochs", "dtype": "dtype", "engine": "engine",
-              "backend": "backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
+              "dist_backend": "dist_backend", "deepspeed_config": "deepspeed_config", "max_steps": "max_steps",
               "device": "device", "threads": "threads", "seed": "seed", "batch_size": "batch_size", "lr": "lr",
               "init_from": "init_from", "path": "path"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m trajcast_dist.train", description=__doc__.splitlines()[0])
+def add_arguments(p) -> None:
     p.add_argument("--config", help="YAML config with model: and training: sections (e.g. configs/water.yaml)")
     p.add_argument("--data", help="training pair store (.zarr) [training.data]")
     p.add_argument("--out", help="output directory: checkpoints/, model.pt, train_log.csv [training.out_dir]")
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float64", "float32"], help="[training.dtype]")
     p.add_argument("--engine", choices=["ddp", "deepspeed"], help="[training.engine]")
     p.add_argument("--deepspeed-config", help="DeepSpeed JSON, e.g. configs/deepspeed_zero1.json")
-    p.add_argument("--backend", choices=["auto", "gloo", "nccl"], help="torch.distributed backend [auto]")
+    p.add_argument("--dist-backend", choices=["auto", "gloo", "nccl"],
+                   help="torch.distributed backend [training.dist_backend]")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="[training.device]")
     p.add_argument("--threads", type=int, help="torch CPU threads per rank [cores / ranks on the node]")
     p.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
@@ -52,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "[training.path]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # `deepspeed` launcher
-    return p
 
 
 def apply_overrides(config, args):
@@ -66,13 +66,14 @@ def apply_overrides(config, args):
 
 
 def main(argv=None) -> int:
-    from trajcast_dist.cli.main import run_guarded
+    from trajcast_dist.errors import run_guarded
 
-    args = build_parser().parse_args(argv)
-    return run_guarded(_run, args, prog="trajcast_dist.train")
+    parser = argparse.ArgumentParser(prog="python -m trajcast_dist.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_guarded(run, parser.parse_args(argv), prog="trajcast_dist.train")
 
 
-def _run(args) -> int:
+def run(args) -> int:
     from trajcast_dist.config import load_config
 
     if args.export:
@@ -87,7 +88,7 @@ def _run(args) -> int:
     config = apply_overrides(load_config(args.config), args)
     if args.check:
         from trajcast_dist.training import prepare
-        from trajcast_dist.training.distributed import launch_env
+        from trajcast_dist.launch import launch_env
 
         nproc = args.nproc or launch_env().world_size
         prepared = prepare(config, nproc, args.resume)

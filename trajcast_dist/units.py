@@ -6,15 +6,19 @@ from ase.data import atomic_masses
 
 __all__ = ["KB_EV_PER_K", "AMU_A2_PER_FS2_IN_EV", "masses_amu", "kinetic_energy_ev",
            "temperature_k", "mb_vrms_A_per_fs", "ASE_VELOCITY_TO_A_PER_FS",
-           "velocities_to_ase", "velocities_from_ase"]
+           "velocities_to_ase", "velocities_from_ase", "LAMMPS_UNITS"]
 
 _AMU_KG = 1.66053906660e-27
 _EV_J = 1.602176634e-19
+_AVOGADRO = 6.02214076e23
 KB_EV_PER_K = 8.617333262e-5
 # 1 amu·Å²/fs² expressed in eV (≈ 103.6427).
 AMU_A2_PER_FS2_IN_EV = _AMU_KG * 1e-20 / 1e-30 / _EV_J
 # ASE stores velocities in Å/(ASE time unit); multiply by this to get Å/fs.
 ASE_VELOCITY_TO_A_PER_FS = float(_ase_units.fs)
+# Per LAMMPS unit style: (energy unit in eV, velocity unit in Å/fs, femtoseconds per time unit).
+# real: kcal/mol, Å/fs, fs; metal: eV, Å/ps, ps.
+LAMMPS_UNITS = {"real": (4184.0 / _AVOGADRO / _EV_J, 1.0, 1.0), "metal": (1.0, 1e-3, 1e3)}
 
 
 def masses_amu(atomic_numbers) -> np.ndarray:

@@ -16,12 +16,11 @@ import ase
 import ase.io
 import numpy as np
 
-from trajcast_dist import units
 from trajcast_dist.errors import UserError
+from trajcast_dist.io.structure import has_velocities, velocities_A_per_fs
 from trajcast_dist.progress import progress_bar
 
-__all__ = ["Frame", "FirstFrame", "iter_frames", "peek", "Unwrapper", "FrameBuffer", "has_velocities",
-           "velocities_A_per_fs", "half_min_width_A"]
+__all__ = ["Frame", "FirstFrame", "iter_frames", "peek", "Unwrapper", "FrameBuffer", "half_min_width_A"]
 
 # Relative tolerance on the spacing of stored frames: FFT correlations need a uniform time axis.
 _DT_RTOL = 1e-4
@@ -45,18 +44,6 @@ class FirstFrame:
     cell: np.ndarray
     periodic: bool
     has_velocities: bool
-
-
-def has_velocities(atoms: ase.Atoms) -> bool:
-    """ASE returns zeros from `get_velocities()` when a file has no momenta column; look at the columns."""
-    return "momenta" in atoms.arrays or "velocities" in atoms.arrays
-
-
-def velocities_A_per_fs(atoms: ase.Atoms) -> np.ndarray:
-    """Velocities in Å/fs from ASE's momenta, or from a 'velocities' column (ASE's unit too, as io.structure)."""
-    if "momenta" in atoms.arrays:
-        return units.velocities_from_ase(atoms.get_velocities())
-    return units.velocities_from_ase(atoms.arrays["velocities"])
 
 
 def half_min_width_A(cell) -> float:

@@ -6,13 +6,11 @@ Each subcommand module defines `add_arguments(parser)` and `run(args) -> int`. M
 
 import argparse
 import importlib
-import math
 import sys
 
-from trajcast_dist.errors import UserError
-from trajcast_dist.parallel.launch import world_rank
+from trajcast_dist.errors import run_guarded
 
-__all__ = ["main", "forecast_main", "run_guarded", "check_finite"]
+__all__ = ["main", "forecast_main"]
 
 SUBCOMMANDS = {
     "forecast": ("trajcast_dist.cli.forecast", "forecast a trajectory (serial or under mpirun)"),
@@ -21,6 +19,7 @@ SUBCOMMANDS = {
     "analyze": ("trajcast_dist.cli.analyze", "RDF, VDOS, diffusion and temperature of a trajectory"),
     "evaluate": ("trajcast_dist.cli.evaluate", "test-set errors of a model on a zarr store"),
     "bench": ("trajcast_dist.cli.bench", "forecast speed tables"),
+    "train": ("trajcast_dist.train", "train a model: one process, or one rank under torchrun"),
 }
 
 
@@ -41,29 +40,6 @@ def main(argv=None) -> int:
     module.add_arguments(sub_parser)
     args = sub_parser.parse_args(argv[1:])
     return run_guarded(module.run, args, prog=f"trajcast-dist {name}")
-
-
-def run_guarded(func, args, prog: str) -> int:
-    """Run a subcommand; user errors become one line on stderr and a non-zero exit."""
-    try:
-        check_finite(args)
-        return int(func(args) or 0)
-    except UserError as err:
-        if world_rank() == 0:  # an error every rank of an MPI job meets is printed once
-            print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-
-
-def check_finite(args) -> None:
-    """Every number given on the command line must be finite: argparse's `float` takes nan and inf, which no
-    setting means and which pass range checks written as `x <= 0` (ranges are checked where each setting lives)."""
-    for name, value in vars(args).items():
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(item, float) and not math.isfinite(item):
-                raise UserError(f"--{name.replace('_', '-')} {item}: must be a finite number")
 
 
 def forecast_main() -> int:

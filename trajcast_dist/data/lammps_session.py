@@ -12,14 +12,7 @@ from ase import Atoms
 
 from trajcast_dist import units
 
-__all__ = ["LammpsSession", "LAMMPS_UNITS", "lammps_seed"]
-
-# Per LAMMPS unit style: (energy unit in eV, velocity unit in Å/fs, femtoseconds per time unit).
-# real: kcal/mol, Å/fs, fs; metal: eV, Å/ps, ps.
-LAMMPS_UNITS = {
-    "real": (4184.0 / 6.02214076e23 / 1.602176634e-19, 1.0, 1.0),
-    "metal": (1.0, 1e-3, 1e3),
-}
+__all__ = ["LammpsSession", "lammps_seed"]
 
 
 def lammps_seed(seed: int, stream: int = 0) -> int:
@@ -40,7 +33,7 @@ class LammpsSession:
         args = ["-screen", "none", "-log", str(log_path) if log_path else "none", "-nocite"]
         self.lmp = lammps(cmdargs=args, comm=self.comm)
         self.unit_style = unit_style
-        self.energy_ev, self.velocity_A_fs, self.fs_per_time = LAMMPS_UNITS[unit_style]
+        self.energy_ev, self.velocity_A_fs, self.fs_per_time = units.LAMMPS_UNITS[unit_style]
         self.script: list[str] = []
         self.command(f"units {unit_style}")
 

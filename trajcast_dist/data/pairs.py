@@ -25,7 +25,9 @@ import numpy as np
 from trajcast_dist import __version__, units
 from trajcast_dist.data.frames import Trajectory, frame_spacing_fs, read_trajectory
 from trajcast_dist.data.store import PairStoreWriter, check_replaceable, commit_store
+from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.graph.graph import neighbor_pairs
 from trajcast_dist.io.atomic import remove_stale_temporaries, temporary_name
 from trajcast_dist.progress import progress_bar
 
@@ -239,9 +241,9 @@ class _Accumulator:
         self.n_components += d.size
         n = len(frame["species"])
         masses = units.masses_amu(frame["species"])
-        n_dof = 3 * n - 3 if np.all(frame["pbc"]) else max(3 * n - 6, 1)
+        n_dof = degrees_of_freedom(n, frame["pbc"])
         self.temperatures.append(units.temperature_k(units.kinetic_energy_ev(masses, frame["velocities"]), n_dof))
-        self.n_neighbours += _count_neighbours(frame["positions"], frame["cell"], frame["pbc"], self.cutoff_A)
+        self.n_neighbours += len(neighbor_pairs(frame["positions"], frame["cell"], frame["pbc"], self.cutoff_A)[0])
         self.n_atoms += n
         lightest = float(masses.min())
         self.lightest = lightest if self.lightest is None else min(self.lightest, lightest)
@@ -253,15 +255,6 @@ class _Accumulator:
                 "avg_num_neighbors": float(self.n_neighbours / self.n_atoms),
                 "temperature_K": temperature,
                 "mb_vrms_lightest_A_per_fs": units.mb_vrms_A_per_fs(self.lightest, temperature)}
-
-
-def _count_neighbours(positions, cell, pbc, cutoff_A: float) -> int:
-    import vesin
-
-    box = np.asarray(cell) if np.any(pbc) else np.zeros((3, 3))
-    (i,) = vesin.NeighborList(cutoff=cutoff_A, full_list=True).compute(
-        points=positions, box=box, periodic=bool(np.all(pbc)), quantities="i")
-    return len(i)
 
 
 def _provenance(paths, command) -> dict:

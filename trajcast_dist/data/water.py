@@ -12,17 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from scipy.spatial.transform import Rotation
 
 from trajcast_dist.data.lammps_session import lammps_seed
 from trajcast_dist.data.systems import MDSystem, Stage
 from trajcast_dist.errors import UserError
+from trajcast_dist.structures import water_box
 
 __all__ = ["WATER", "water_box", "FORCE_FIELD"]
 
-BOX_A = 12.4172
-R_OH_A = 1.012
-THETA_HOH_DEG = 113.24
 CUTOFF_A = 6.0
 MASS_O, MASS_H = 15.9994, 1.008
 
@@ -39,21 +36,6 @@ FORCE_FIELD = [
     "neighbor 2.0 bin",
     "neigh_modify every 1 delay 0 check yes",
 ]
-
-
-def water_box(n_per_side: int = 4, box_A: float = BOX_A, seed: int = 0) -> Atoms:
-    """n³ SPC/Fw molecules on a cubic lattice with random orientations (O, H, H per molecule)."""
-    rng = np.random.default_rng(seed)
-    half = np.radians(THETA_HOH_DEG) / 2
-    molecule = R_OH_A * np.array([[0, 0, 0], [np.sin(half), np.cos(half), 0], [-np.sin(half), np.cos(half), 0]])
-    molecule -= molecule.mean(axis=0)
-    spacing = box_A / n_per_side
-    rotations = Rotation.random(n_per_side**3, random_state=rng.integers(2**31))
-    positions = []
-    for k, site in enumerate(np.ndindex(n_per_side, n_per_side, n_per_side)):
-        positions.append((np.array(site) + 0.5) * spacing + rotations[k].apply(molecule))
-    n = n_per_side**3
-    return Atoms(numbers=[8, 1, 1] * n, positions=np.concatenate(positions), cell=[box_A] * 3, pbc=True)
 
 
 def _build(session, workdir: Path, repeat, seed: int):

@@ -23,9 +23,11 @@ from trajcast_dist.reduce import Reducer
 __all__ = ["CSVR", "Langevin", "THERMOSTATS", "degrees_of_freedom", "add_element_sums", "element_temperatures", "kinetic_energy"]
 
 
-def degrees_of_freedom(n_atoms: int, periodic: bool) -> int:
-    """N_f = 3N − 3 for periodic systems (momentum conserved), 3N − 6 for an isolated molecule."""
-    return 3 * n_atoms - (3 if periodic else 6)
+def degrees_of_freedom(n_atoms: int, periodic) -> int:
+    """N_f = 3N − 3 with any periodic direction, 3N − 6 for an isolated molecule (at least 1); `periodic` is one
+    flag or one per axis (pbc)."""
+    # the conservation step fixes the total momentum always and the angular momentum only without periodicity
+    return max(3 * n_atoms - (3 if np.any(periodic) else 6), 1)
 
 
 def add_element_sums(sums: dict, numbers, masses_amu, velocities_A_per_fs) -> dict:

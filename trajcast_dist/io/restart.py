@@ -19,10 +19,9 @@ import numpy as np
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path, remove_stale_temporaries, temporary_name
-from trajcast_dist.io.blocks import CHUNK_ATOMS, AtomBlock, frame_header, state_blocks
+from trajcast_dist.io.blocks import CHUNK_ATOMS, AtomBlock
 
-__all__ = ["RestartReader", "RestartWriter", "save_restart", "load_restart", "check_model",
-           "prepare_append"]
+__all__ = ["RestartReader", "RestartWriter", "load_restart", "check_model", "prepare_append"]
 
 _FORMAT = "trajcast-dist-restart-1"
 # per-atom arrays: name → (dtype, columns); ids are global, so any number of ranks can read the file back
@@ -133,18 +132,6 @@ class RestartReader:
             finally:
                 for member in members.values():
                     member.close()
-
-
-def save_restart(path, state: SystemState, rng_state: dict, settings: dict) -> None:
-    """A restart from a whole state (serial runs)."""
-    writer = RestartWriter(path, frame_header(state), rng_state, settings)
-    try:
-        for block in state_blocks(state):
-            writer.add(block)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.finish()
 
 
 def load_restart(path) -> tuple[SystemState, dict, dict]:

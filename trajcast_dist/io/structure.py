@@ -9,7 +9,7 @@ from trajcast_dist import units
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.errors import UserError
 
-__all__ = ["read_structure", "state_from_atoms", "has_velocities"]
+__all__ = ["read_structure", "state_from_atoms", "has_velocities", "velocities_A_per_fs"]
 
 
 def read_structure(path, index=-1, what: str = "structure"):
@@ -25,7 +25,18 @@ def read_structure(path, index=-1, what: str = "structure"):
 
 
 def has_velocities(atoms) -> bool:
+    """ASE returns zeros from `get_velocities()` when a file has no momenta column; look at the columns."""
     return "momenta" in atoms.arrays or "velocities" in atoms.arrays
+
+
+def velocities_A_per_fs(atoms) -> np.ndarray:
+    """Velocities in Å/fs from ASE's momenta, or from a 'velocities' column (extxyz written by other tools: in
+    ASE's unit as well); zeros if the structure has neither."""
+    if "momenta" in atoms.arrays:
+        return units.velocities_from_ase(atoms.get_velocities())
+    if "velocities" in atoms.arrays:
+        return units.velocities_from_ase(atoms.arrays["velocities"])
+    return np.zeros((len(atoms), 3))
 
 
 def state_from_atoms(atoms, where: str = "structure") -> SystemState:
@@ -35,12 +46,7 @@ def state_from_atoms(atoms, where: str = "structure") -> SystemState:
     positions = atoms.get_positions()
     if not np.isfinite(positions).all():
         raise UserError(f"{where} has NaN/inf positions; fix the file")
-    if "momenta" in atoms.arrays:
-        velocities = units.velocities_from_ase(atoms.get_velocities())
-    elif "velocities" in atoms.arrays:  # extxyz written by other tools: Å/(ASE time unit) as well
-        velocities = units.velocities_from_ase(atoms.arrays["velocities"])
-    else:
-        velocities = np.zeros_like(positions)
+    velocities = velocities_A_per_fs(atoms)
     if not np.isfinite(velocities).all():
         raise UserError(f"{where} has NaN/inf velocities; fix the file")
     pbc = np.asarray(atoms.pbc, dtype=bool)

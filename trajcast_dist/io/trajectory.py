@@ -1,12 +1,11 @@
-"""Trajectory output: extxyz frames with positions (wrapped), velocities, periodic images, step, time and T."""
+"""A state as `ase.Atoms`: positions (wrapped), velocities, periodic images, step, time and T."""
 
 import ase
-import ase.io
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.state import SystemState
 
-__all__ = ["state_to_atoms", "ExtxyzWriter"]
+__all__ = ["state_to_atoms"]
 
 
 def state_to_atoms(state: SystemState, temperature_K: float | None = None) -> ase.Atoms:
@@ -18,18 +17,3 @@ def state_to_atoms(state: SystemState, temperature_K: float | None = None) -> as
     if temperature_K is not None:
         atoms.info["temperature_K"] = float(temperature_K)
     return atoms
-
-
-class ExtxyzWriter:
-    """Appends frames to an extxyz file and flushes each one (a killed run keeps the frames it wrote)."""
-
-    def __init__(self, path, append: bool = False):
-        self.path = path
-        self._handle = open(path, "a" if append else "w")
-
-    def write(self, atoms: ase.Atoms) -> None:
-        ase.io.write(self._handle, atoms, format="extxyz")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()

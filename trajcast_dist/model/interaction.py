@@ -107,10 +107,7 @@ class InteractionLayer(nn.Module):
         self.residual = SpeciesResidual(backend, self.irreps_in, self.irreps_out, num_species)
         self.register_buffer("inv_avg_num_neighbors", torch.tensor(1.0 / float(avg_num_neighbors)))
 
-    def forward(self, h, species_onehot, edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding,
-                edges: EdgeInputs | None = None):
-        if edges is None:
-            edges = EdgeInputs(edge_index, edge_sh, edge_radial, None, None, None)
+    def forward(self, h, species_onehot, velocity_sh, velocity_embedding, edges: EdgeInputs):
         m = self.linear_message(self.edge_tp.pooled(h, edges) * self.inv_avg_num_neighbors)
         update = self.gate(self.linear_update(self.velocity_tp(m, velocity_sh, velocity_embedding, edges)))
         return (update + self.residual(h, species_onehot)) * (1.0 / math.sqrt(2.0))

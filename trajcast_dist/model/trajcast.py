@@ -9,7 +9,7 @@ from trajcast_dist import units
 from trajcast_dist.config import ModelConfig
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import Graph
-from trajcast_dist.model.backends import get_backend
+from trajcast_dist.model.backends import get_backend, resolve_backend
 from trajcast_dist.model.conservation import Conservation
 from trajcast_dist.model.interaction import EdgeInputs, InteractionLayer
 from trajcast_dist.model.radial import RadialEmbedding
@@ -54,7 +54,7 @@ class TrajCast(nn.Module):
         self.species = [int(z) for z in species]
         if sorted(set(self.species)) != self.species:
             raise UserError(f"model species {species} must be distinct atomic numbers in increasing order")
-        backend = get_backend("e3nn" if config.backend == "auto" else config.backend)
+        backend = get_backend(resolve_backend(config.backend))  # built on the CPU: auto is e3nn here
         num_species = len(self.species)
         hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
@@ -122,8 +122,7 @@ class TrajCast(nn.Module):
         edges = EdgeInputs(graph.edge_index, edge_sh, edge_radial, edge_length, speed, graph.species)
         h = self.embedding(torch.cat([species_onehot, velocity_embedding, velocity_sh[:, 1:]], dim=1))
         for k, layer in enumerate(self.layers):
-            h = layer(h, species_onehot, graph.edge_index, edge_sh, edge_radial, velocity_sh, velocity_embedding,
-                      edges)
+            h = layer(h, species_onehot, velocity_sh, velocity_embedding, edges)
             if sync is not None:
                 h = sync(h, k)
         owned = slice(0, graph.n_owned)

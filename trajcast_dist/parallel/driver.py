@@ -24,11 +24,14 @@ from trajcast_dist.dynamics.state import SystemState, wrap_positions
 from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
+from trajcast_dist.forecast import append_options, make_step_settings, run_forecast
+from trajcast_dist.forecast_run import header_line, open_model, prepare
 from trajcast_dist.graph import build_graph
 from trajcast_dist.parallel.atoms import LocalAtoms
 from trajcast_dist.parallel.comm import Comm, MPIReducer
 from trajcast_dist.parallel.domain import Domain
-from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, gather_state, scatter_blocks, scatter_state
+from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, scatter_blocks, scatter_state
+from trajcast_dist.runtime import DTYPES
 
 __all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
 
@@ -104,11 +107,6 @@ class DistributedDriver:
         self._steps_since_stats += 1
         return temperature
 
-    def gather(self) -> SystemState | None:
-        """The whole state on rank 0 (None elsewhere); collective. Also refreshes the log statistics."""
-        self._stats = self._collect_stats()
-        return gather_state(self.comm.world, self.atoms, self.header)
-
     def snapshot(self):
         """(header, blocks) of the current state for output sinks; collective. `blocks` yields the atoms in
         id order a chunk at a time on rank 0 (None elsewhere); every rank must exhaust it or none may start
@@ -164,8 +162,8 @@ class DistributedDriver:
                 "msgs/step": f"{sent[2] / steps:.0f}"}
 
 
-def run_distributed(args) -> int:
-    """`mpirun -n P trajcast-dist-forecast ...`: same flags and files as the serial run."""
+def run_distributed(job) -> int:
+    """`mpirun -n P trajcast-dist-forecast ...`: same `ForecastJob` and files as the serial run."""
     from mpi4py import MPI
 
     world = MPI.COMM_WORLD
@@ -173,7 +171,7 @@ def run_distributed(args) -> int:
         # Ctrl-C reaches every rank; rank 0 alone answers it (one line, see `_interrupted`). A rank interrupted
         # first would end the job while rank 0 waits inside a collective, and its line would be lost.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return guarded(lambda: _forecast(args, world), world)
+    return guarded(lambda: _forecast(job, world), world)
 
 
 def guarded(func, world):
@@ -210,29 +208,24 @@ def agree(world, func, root_only: bool = False):
     return world.bcast(result, root=0) if root_only else result
 
 
-def _forecast(args, world) -> int:
+def _forecast(job, world) -> int:
     from mpi4py import MPI
 
-    from trajcast_dist.cli.forecast import inference_path, load_forecast_model, resolve_device, set_threads
-    from trajcast_dist.forecast import DTYPES, append_options, make_step_settings, run_forecast
     from trajcast_dist.io.restart import check_model
-    from trajcast_dist.parallel.launch import local_rank
+    from trajcast_dist.launch import local_rank
 
     main = world.rank == 0
     _serial_ase()
     on_root = {}
-    settings, outputs, model_path = agree(world, lambda: _settings_and_outputs(args, on_root), root_only=True)
-    set_threads(args.threads, world.Split_type(MPI.COMM_TYPE_SHARED).size)
-    device = agree(world, lambda: resolve_device(args.device, local_rank()))
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    model, record = agree(world, lambda: load_forecast_model(model_path, settings.dtype, device,
-                                                             backend=args.backend, fast=args.fast))
+    settings, outputs, model_file = agree(world, lambda: _prepare_on_root(job, on_root), root_only=True)
+    ranks_per_node = world.Split_type(MPI.COMM_TYPE_SHARED).size
+    device, model, record = agree(world, lambda: open_model(job, settings.dtype, model_file, ranks_per_node,
+                                                            local_rank()))
     restart = on_root.get("restart")
-    if args.restart:
-        agree(world, lambda: check_model(args.restart, restart.meta.get("model"), record), root_only=True)
+    if job.restart:
+        agree(world, lambda: check_model(job.restart, restart.meta.get("model"), record), root_only=True)
     rng = np.random.default_rng(settings.seed)
-    source = _open_on_root(args, model, settings, rng, restart) if main else None
+    source = _open_on_root(job, model, settings, rng, restart) if main else None
     failed = world.bcast(source if isinstance(source, str) else None, root=0)
     if failed:
         raise AgreedError(failed)
@@ -241,21 +234,17 @@ def _forecast(args, world) -> int:
     n_atoms, periodic = header["n_atoms"], bool(header["pbc"].any())
     step = make_step_settings(model, _Sized(n_atoms, periodic), settings)
     driver = DistributedDriver.from_blocks(model, header, source.blocks if main else None, step, rng, world,
-                                           args.grid, DTYPES[settings.dtype], device,
-                                           getattr(args, "cuda_aware", False))
+                                           job.grid, DTYPES[settings.dtype], device, job.cuda_aware)
     driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
-    agree(world, lambda: driver.check_overlaps(args.restart or args.structure))
-    continuation = agree(world, lambda: append_options(restart) if args.append else {}, root_only=True)
+    agree(world, lambda: driver.check_overlaps(job.restart or job.structure))
+    continuation = agree(world, lambda: append_options(restart) if job.append else {}, root_only=True)
     del source, restart
     on_root.clear()  # rank 0 keeps only its own atoms from here on
     output, restart_out = outputs
     log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
     if log:
-        ensemble = settings.describe()
-        log(f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {ensemble}, {settings.dtype}, "
-            f"device={device}, path {inference_path(model, device)}, {world.size} processes, "
-            f"{driver.domain.describe()}")
-    run_forecast(driver, args.steps, settings, output=output, restart_path=restart_out, log=log, progress=False,
+        log(header_line(n_atoms, model, settings, device, f"{world.size} processes, {driver.domain.describe()}"))
+    run_forecast(driver, job.steps, settings, output=output, restart_path=restart_out, log=log, progress=False,
                  model_record=record, **continuation)
     if log:
         log(f"# wrote {output} and {restart_out}")
@@ -269,19 +258,15 @@ class _Sized:
         self.n_atoms, self.periodic = n_atoms, periodic
 
 
-def _settings_and_outputs(args, on_root: dict):
-    """Rank 0 only: (settings, outputs, model file). With --restart only the restart's metadata is read here;
-    its atoms are streamed to their owners later."""
-    from trajcast_dist.cli.forecast import resolve_outputs, resolve_settings
-    from trajcast_dist.forecast import model_path
-    from trajcast_dist.io.restart import RestartReader
-
-    restart = on_root["restart"] = RestartReader(args.restart) if args.restart else None
-    settings = resolve_settings(args, restart.settings if restart else None)
-    return settings, resolve_outputs(args), model_path(args.model, restart)
+def _prepare_on_root(job, on_root: dict):
+    """Rank 0 only: (settings, outputs, model file); the restart reader stays on rank 0 (its atoms are streamed
+    to their owners later)."""
+    setup = prepare(job)
+    on_root["restart"] = setup.restart
+    return setup.settings, (setup.output, setup.restart_out), setup.model_file
 
 
-def _open_on_root(args, model, settings, rng, restart):
+def _open_on_root(job, model, settings, rng, restart):
     """Rank 0 opens the input for streaming (see `parallel.source`); returns it or an error message to
     broadcast."""
     from trajcast_dist.parallel.source import open_restart, open_structure
@@ -289,7 +274,7 @@ def _open_on_root(args, model, settings, rng, restart):
     try:
         if restart:
             return open_restart(restart, model, rng)
-        return open_structure(args.structure, model, settings, rng)
+        return open_structure(job.structure, model, settings, rng)
     except UserError as err:
         return str(err)
 

@@ -13,8 +13,7 @@ from trajcast_dist.io.blocks import CHUNK_ATOMS, frame_header, state_blocks
 from trajcast_dist.parallel.atoms import ATOM_COLUMNS, LocalAtoms
 from trajcast_dist.parallel.domain import Domain
 
-__all__ = ["AgreedError", "CHUNK_ATOMS", "scatter_blocks", "scatter_state", "gather_atoms", "gather_blocks",
-           "gather_state"]
+__all__ = ["AgreedError", "CHUNK_ATOMS", "scatter_blocks", "scatter_state", "gather_atoms", "gather_blocks"]
 
 
 class AgreedError(UserError):
@@ -125,17 +124,6 @@ def gather_atoms(world, atoms: LocalAtoms, n_total: int, chunk: int = CHUNK_ATOM
     """`gather_blocks` as atoms (ids start..stop−1 in order) on rank 0, None elsewhere: what output sinks eat."""
     for block in gather_blocks(world, atoms, n_total, chunk):
         yield None if block is None else LocalAtoms.unpack(block)
-
-
-def gather_state(world, atoms: LocalAtoms, header: dict, chunk: int = CHUNK_ATOMS) -> SystemState | None:
-    """The whole state on rank 0 (assembled chunk by chunk), None elsewhere."""
-    blocks = [b for b in gather_blocks(world, atoms, header["n_atoms"], chunk)]
-    if world.rank != 0:
-        return None
-    rows = LocalAtoms.unpack(np.concatenate(blocks) if blocks else np.zeros((0, ATOM_COLUMNS)))
-    return SystemState(positions=rows.positions, velocities=rows.velocities, numbers=rows.numbers,
-                       cell=header["cell"], pbc=header["pbc"], image=rows.image, ids=rows.ids,
-                       step=header["step"], time_fs=header["time_fs"])
 
 
 def _block_rows(block, domain: Domain) -> np.ndarray:

@@ -8,33 +8,15 @@ through `Dist`, so the loop reads the same on every rank and only `is_main` gate
 from __future__ import annotations
 
 import datetime
-import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 from trajcast_dist.errors import UserError
+from trajcast_dist.launch import launch_env
+from trajcast_dist.runtime import resolve_device
 
-__all__ = ["Dist", "Local", "launch_env"]
-
-
-@dataclass(frozen=True)
-class LaunchEnv:
-    rank: int
-    world_size: int
-    local_rank: int
-    local_world_size: int
-
-
-def launch_env() -> LaunchEnv:
-    """Rank layout from torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE)."""
-    env = os.environ
-    if "RANK" not in env or "WORLD_SIZE" not in env:
-        return LaunchEnv(0, 1, 0, 1)
-    world_size = int(env["WORLD_SIZE"])
-    return LaunchEnv(int(env["RANK"]), world_size, int(env.get("LOCAL_RANK", 0)),
-                     int(env.get("LOCAL_WORLD_SIZE", world_size)))
+__all__ = ["Dist", "Local"]
 
 
 class Dist:
@@ -44,7 +26,7 @@ class Dist:
         self.env = launch_env()
         self.rank, self.world_size, self.local_rank = self.env.rank, self.env.world_size, self.env.local_rank
         self.is_main = self.rank == 0
-        self.device = _device(device, self.local_rank)
+        self.device = resolve_device(device, self.local_rank)
         self.backend = _backend(backend, self.device)
         self.initialised = False
         self.timeout = datetime.timedelta(seconds=timeout_s)
@@ -100,17 +82,9 @@ class Local:
         pass
 
 
-def _device(requested: str, local_rank: int) -> torch.device:
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UserError(f"training.device = {requested}: no CUDA GPU is visible; use --device cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
 def _backend(requested: str, device: torch.device) -> str:
     if requested == "auto":
         return "nccl" if device.type == "cuda" else "gloo"
     if requested == "nccl" and device.type != "cuda":
-        raise UserError("--backend nccl needs GPUs (device is cpu); use --backend gloo or leave it on auto")
+        raise UserError("--dist-backend nccl needs GPUs (device is cpu); use --dist-backend gloo or leave it on auto")
     return requested

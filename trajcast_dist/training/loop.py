@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from trajcast_dist import __version__
 from trajcast_dist.config import Config
 from trajcast_dist.errors import UserError
 from trajcast_dist.progress import progress_bar
+from trajcast_dist.runtime import DTYPES, set_threads
 from trajcast_dist.training import checkpoint as ckpt
 from trajcast_dist.training.batch import BatchMaker
 from trajcast_dist.training.distributed import Dist
@@ -37,9 +37,7 @@ from trajcast_dist.training.metrics import Metrics, squared_errors
 from trajcast_dist.training.sampler import GlobalBatchSampler
 from trajcast_dist.training.targets import Augmentation, augment, pushforward, target_rms
 
-__all__ = ["Prepared", "prepare", "train", "TrainResult", "DTYPES"]
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+__all__ = ["Prepared", "prepare", "train", "TrainResult"]
 STATISTICS_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors", "temperature_K")
 # Filled from the training data when the model predicts relative to a baseline or per species (not in the store).
 TARGET_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "species_displacement_rms_A",
@@ -124,11 +122,10 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
 def train(config: Config, resume: str | None = None, progress: bool = True, log=print) -> TrainResult:
     """Train as one rank of the job described by torchrun's environment (or alone)."""
     tc = config.training
-    dist = Dist(tc.backend, tc.device)
+    dist = Dist(tc.dist_backend, tc.device)
     prepared = prepare(config, dist.world_size, resume)
     if dist.device.type == "cpu":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        torch.set_num_threads(tc.threads or max(1, cores // dist.env.local_world_size))
+        set_threads(tc.threads, dist.env.local_world_size)
     dist.init()
     try:
         return _Trainer(prepared, dist, progress, log if dist.is_main else _silent).run(resume)

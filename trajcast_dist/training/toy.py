@@ -29,14 +29,13 @@ def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 
     makes runs of that many consecutive pairs, each starting where the one before ended (a trajectory)."""
     frames = frames or {"train": 16, "val": 4, "test": 4}
     rng = np.random.default_rng(seed)
-    box_A = 12.4172 * molecules_per_side / 4
     writer = PairStoreWriter(path, shard_frames)
     sums = {"d2": 0.0, "v2": 0.0, "n": 0, "pairs": 0, "atoms": 0}
     for split, count in frames.items():
         n_atoms = 3 * molecules_per_side**3
         out = writer.create_split(split, count, n_atoms)
         for k in range(count):
-            atoms = water_box(molecules_per_side, box_A, seed=int(rng.integers(1 << 30)))
+            atoms = water_box(molecules_per_side, seed=int(rng.integers(1 << 30)))
             positions = atoms.positions + rng.normal(0.0, 0.05, atoms.positions.shape)
             masses = units.masses_amu(atoms.numbers)
             sigma = np.sqrt(units.KB_EV_PER_K * temperature_K / (masses * units.AMU_A2_PER_FS2_IN_EV))

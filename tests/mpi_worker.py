@@ -1,7 +1,7 @@
 """The program that `tests/test_parallel_equivalence.py` starts under `mpiexec -n P` (no tests here).
 
-    mpiexec -n P python tests/test_parallel_worker.py trajectory CASES.npz MODEL.pt STEPS OUT.npz
-    mpiexec -n P python tests/test_parallel_worker.py fault MODEL.pt CASES.npz
+    mpiexec -n P python tests/mpi_worker.py trajectory CASES.npz MODEL.pt STEPS OUT.npz
+    mpiexec -n P python tests/mpi_worker.py fault MODEL.pt CASES.npz
 
 `trajectory`: for every system in CASES.npz, run the distributed driver STEPS steps and record, on rank 0, the
 gathered positions and velocities after every step (the gather checks that each id is owned exactly once), the
@@ -55,6 +55,8 @@ def trajectory(cases_path, model_path, steps, out_path):
     from trajcast_dist.forecast import ForecastSettings, make_step_settings
     from trajcast_dist.parallel.driver import DistributedDriver
 
+    from helpers import gather
+
     world = MPI.COMM_WORLD
     model = _load(model_path)
     cases = np.load(cases_path)
@@ -67,14 +69,14 @@ def trajectory(cases_path, model_path, steps, out_path):
         driver = DistributedDriver.from_state(model, state if world.rank == 0 else None,
                                               make_step_settings(model, state, settings), rng, world)
         positions, velocities, ghosts, expected, migrated, seam = [], [], [], [], [], []
-        before = driver.gather()
+        before = gather(driver)
         for _ in range(steps):
             owned_before = set(driver.atoms.ids.tolist())
             driver.step()
             arrived = len(set(driver.atoms.ids.tolist()) - owned_before)
             ghosts.append(world.gather(driver.comm.n_ghost, root=0))
             migrated.append(world.reduce(arrived, op=MPI.SUM, root=0))
-            after = driver.gather()  # raises unless every id is owned by exactly one rank
+            after = gather(driver)  # raises unless every id is owned by exactly one rank
             if world.rank == 0:
                 expected.append(numpy_ghost_counts(before.positions, before.cell, driver.domain.grid,
                                                    model.cutoff_A))
