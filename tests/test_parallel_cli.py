@@ -1,5 +1,5 @@
 """`mpiexec -n P trajcast-dist-forecast ...` end to end: a restart written with 4 ranks continues with 2 ranks
-and with 1 to the uninterrupted serial trajectory, a structure with velocities streamed by rank 0 gives the serial
+and with 1 to the uninterrupted serial trajectory (also under the Langevin thermostat), a structure with velocities streamed by rank 0 gives the serial
 trajectory, a box too small for P ranks is one clear line, and an exception on one
 rank ends every rank quickly instead of hanging."""
 
@@ -108,6 +108,25 @@ def test_streamed_input_with_velocities_matches_serial(files):
         assert mine.info["temperature_K"] == pytest.approx(theirs.info["temperature_K"], rel=1e-12)
         np.testing.assert_allclose(mine.positions, theirs.positions, atol=1e-6)  # extxyz: 8 decimals
         np.testing.assert_array_equal(mine.arrays["image"], theirs.arrays["image"])
+
+
+def test_langevin_on_two_ranks_and_after_a_restart_matches_serial(files):
+    """Per-atom noise is keyed by (seed, step, atom id): 2 ranks draw what 1 process draws, and a restart (which
+    records the thermostat) continues it."""
+    common = ["--model", files / "model.pt", "--stride", "5", "--thermostat", "langevin", "--tau", "100"]
+    serial = forecast(1, files / "water.xyz", *common, "--steps", 10, "--output", "l1.xyz", cwd=files)
+    assert serial.returncode == 0, serial.stderr
+    assert "NVT Langevin T=300.0 K τ=100.0 fs" in serial.stdout
+    first = forecast(2, files / "water.xyz", *common, "--steps", 5, "--output", "l2.xyz", cwd=files)
+    assert first.returncode == 0, first.stderr
+    second = forecast(2, "--restart", "l2.xyz.restart.npz", "--model", files / "model.pt", "--steps", 5,
+                      "--output", "l3.xyz", cwd=files)
+    assert second.returncode == 0, second.stderr
+    assert "NVT Langevin" in second.stdout
+    _assert_same_state(files / "l3.xyz.restart.npz", files / "l1.xyz.restart.npz", "Langevin, 2 ranks + restart")
+    csvr = forecast(1, files / "water.xyz", "--model", files / "model.pt", "--steps", 10, "--output", "c1.xyz",
+                    cwd=files)
+    assert np.abs(_unwrapped(files / "c1.xyz.restart.npz")[1] - _unwrapped(files / "l1.xyz.restart.npz")[1]).max() > 1e-6
 
 
 def test_too_many_ranks_is_one_line_naming_largest_p(files):
