@@ -54,32 +54,32 @@ def pooled_edge_tp(grouped, table, h: torch.Tensor, senders, receivers, edge_sh,
 
 
 class EdgeTPFunction(torch.autograd.Function):
-    """pooled[g] = Σ_{e → i} w_e ⊙ (nodes[g][sender e] ⊗ Y(r̂_e)) per degree group g of `grouped`, weights
-    (E, W) in grouped order; differentiable in the weights and the node features (not in Y: training needs no
-    forces)."""
+    """pooled[g] = Σ_{e → i} w[row_e] ⊙ (nodes[g][sender e] ⊗ Y(r̂_e)) per degree group g of `grouped`, weights
+    (U, W) in grouped order, `weight_index` (E,) the row of each edge (several edges may share one); differentiable
+    in the weights and the node features (not in Y: training needs no forces)."""
 
     @staticmethod
-    def forward(ctx, grouped, senders, receivers, edge_sh, weights, *nodes):
+    def forward(ctx, grouped, senders, receivers, edge_sh, weight_index, weights, *nodes):
         kernel = edge_kernel()
         pooled = grouped.empty_pooled(nodes[0].shape[0], weights)
         nodes = [x.contiguous() for x in nodes]
         args = (grouped.cg_blocks(), grouped.path_columns(), grouped.weight_offsets[:-1])
-        weights, senders, receivers, edge_sh = (t.contiguous() for t in (weights, senders, receivers, edge_sh))
-        kernel.edge_tp_forward(nodes, *args, weights, senders, receivers, edge_sh, pooled)
-        ctx.save_for_backward(weights, senders, receivers, edge_sh, *nodes)
+        tensors = [t.contiguous() for t in (weights, weight_index, senders, receivers, edge_sh)]
+        kernel.edge_tp_forward(nodes, *args, *tensors, pooled)
+        ctx.save_for_backward(*tensors, *nodes)
         ctx.args = args
         return tuple(pooled)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, *grad_pooled):
-        weights, senders, receivers, edge_sh, *nodes = ctx.saved_tensors
-        grad_weights = torch.empty_like(weights)
+        weights, weight_index, senders, receivers, edge_sh, *nodes = ctx.saved_tensors
+        grad_weights = torch.zeros_like(weights)
         grad_nodes = [torch.zeros_like(x) for x in nodes]
         grad_pooled = [g.contiguous() for g in grad_pooled]
-        edge_kernel().edge_tp_backward(nodes, *ctx.args, weights, senders, receivers, edge_sh, grad_pooled,
-                                       grad_weights, grad_nodes)
-        return (None, None, None, None, grad_weights, *grad_nodes)
+        edge_kernel().edge_tp_backward(nodes, *ctx.args, weights, weight_index, senders, receivers, edge_sh,
+                                       grad_pooled, grad_weights, grad_nodes)
+        return (None, None, None, None, None, grad_weights, *grad_nodes)
 
 
 def _build():

@@ -8,7 +8,9 @@ train), only the contraction changes:
   hand-written backward for the weights and the node features) — no per-edge message array; elsewhere, or where
   no compiler is present, or when Y(r̂) itself needs a gradient, the grouped torch contraction with autograd;
 - velocity: one row per atom, the grouped torch contraction.
-The MLP's last layer is applied with its rows already in the grouped order, so no (E, W) gather is needed.
+The MLP's last layer is applied with its rows already in the grouped order, so no (E, W) gather is needed, and
+the edge MLP runs once per distinct edge length: every pair appears as i→j and j→i with bit-identical lengths,
+so this halves the largest matrix products of a step, and the kernel reads each edge's row (no (E, W) copy).
 The layers' equivariant linears become `SplitLinear`s: e3nn's codegen takes each input irrep with `narrow`,
 whose backward zero-fills a full-width gradient per irrep (≈ 60 per layer at the edge product's width, a fifth
 of a step's time); `split` returns all pieces' gradients in one concatenation.
@@ -46,13 +48,16 @@ class GroupedEdgeTensorProduct(_GroupedProduct):
 
     def pooled(self, h: torch.Tensor, edges: EdgeInputs) -> torch.Tensor:
         senders, receivers = edges.edge_index
-        weights = _grouped_weights(self.mlp, edges.edge_radial, self.grouped.weight_columns)
+        distinct, inverse = torch.unique(edges.edge_length, return_inverse=True)
+        first = inverse.new_empty(len(distinct)).scatter_(0, inverse, torch.arange(len(inverse), device=h.device))
+        weights = _grouped_weights(self.mlp, edges.edge_radial[first], self.grouped.weight_columns)
         nodes = self.grouped.split_nodes(h)
         if self.uses_cpu_kernel(h, edges.edge_sh):
-            parts = fused.EdgeTPFunction.apply(self.grouped, senders, receivers, edges.edge_sh, weights, *nodes)
+            parts = fused.EdgeTPFunction.apply(self.grouped, senders, receivers, edges.edge_sh, inverse, weights,
+                                               *nodes)
             return self.grouped.assemble(list(parts))
         pooled = self.grouped.empty_pooled(h.shape[0], weights)
-        self.grouped.accumulate(pooled, nodes, senders, receivers, edges.edge_sh, weights)
+        self.grouped.accumulate(pooled, nodes, senders, receivers, edges.edge_sh, weights[inverse])
         return self.grouped.assemble(pooled)
 
     def uses_cpu_kernel(self, h: torch.Tensor, edge_sh: torch.Tensor) -> bool:

@@ -6,8 +6,9 @@
 // (trajcast_dist/model/grouped.py, tabulate.py). Work items are (degree group, path): each owns distinct output
 // columns, so threads never write the same memory and the result does not depend on the number of threads.
 //
-// edge_tp_forward / edge_tp_backward (training, issue #14): per-edge weights given (they come from the radial
-// MLP, which trains), and the backward pass for them and for the node features. Every quantity is channel-wise,
+// edge_tp_forward / edge_tp_backward (training, issue #14): weights given (they come from the radial MLP, which
+// trains; edge e reads row weight_index[e], so the two directions of a pair share one row), and the backward
+// pass for them and for the node features. Every quantity is channel-wise,
 // so work items are (degree group, channel block): an item owns its channels of the output, of the weight
 // gradient and of the node-feature gradient (which senders scatter into), and each channel's sums run over the
 // edges in order whatever the block size — the result is the same for any number of threads.
@@ -117,7 +118,7 @@ std::vector<Item> channel_items(const std::vector<torch::Tensor>& nodes) {
 // over m unrolled, so each channel's value stays in a register: one pass over the channels per output
 // component); L = 0 reads the size at run time.
 // Forward:  out[o, c] += w[path(o), c] Σ_m a[o, m] x[m, c]
-// Backward: gw[path(o), c] = Σ_{o ∈ path} go[o, c] Σ_m a[o, m] x[m, c];  gx[m, c] += Σ_o a[o, m] w[path(o), c] go[o, c]
+// Backward: gw[path(o), c] += Σ_{o ∈ path} go[o, c] Σ_m a[o, m] x[m, c];  gx[m, c] += Σ_o a[o, m] w[path(o), c] go[o, c]
 template <int L, bool Backward, typename T>
 inline void edge_item(const T* a, const T* x, const T* w, const int64_t* columns, int64_t num_paths,
                       int64_t l_dim_runtime, int64_t channels, int64_t c0, int64_t c1, T* __restrict__ out,
@@ -126,8 +127,6 @@ inline void edge_item(const T* a, const T* x, const T* w, const int64_t* columns
   for (int64_t p = 0; p < num_paths; ++p) {
     const T* w_p = w + p * channels;
     T* gw_p = Backward ? gw + p * channels : nullptr;
-    if (Backward)
-      for (int64_t c = c0; c < c1; ++c) gw_p[c] = 0;
     for (int64_t o = columns[p]; o < columns[p + 1]; ++o) {
       const T* a_o = a + o * l_dim;
       if (!Backward) {
@@ -173,14 +172,15 @@ void edge_item_any(int64_t l_dim, const T* a, const T* x, const T* w, const int6
 template <typename T>
 void train_kernel(const std::vector<torch::Tensor>& nodes, const std::vector<torch::Tensor>& cgs,
                   const std::vector<torch::Tensor>& path_columns, const std::vector<int64_t>& weight_offsets,
-                  const torch::Tensor& weights, const torch::Tensor& senders, const torch::Tensor& receivers,
-                  const torch::Tensor& sh, const std::vector<torch::Tensor>& pooled,
+                  const torch::Tensor& weights, const torch::Tensor& weight_index, const torch::Tensor& senders,
+                  const torch::Tensor& receivers, const torch::Tensor& sh, const std::vector<torch::Tensor>& pooled,
                   const std::vector<torch::Tensor>& grad_pooled, const torch::Tensor& grad_weights,
                   const std::vector<torch::Tensor>& grad_nodes) {
   const bool backward = !grad_pooled.empty();
   const int64_t num_edges = senders.size(0), num_sh = sh.size(1), width = weights.size(1);
   const int64_t* snd = senders.data_ptr<int64_t>();
   const int64_t* rcv = receivers.data_ptr<int64_t>();
+  const int64_t* row = weight_index.data_ptr<int64_t>();
   const T* y_all = sh.data_ptr<T>();
   const T* w_all = weights.data_ptr<T>();
   T* gw_all = backward ? grad_weights.data_ptr<T>() : nullptr;
@@ -198,17 +198,17 @@ void train_kernel(const std::vector<torch::Tensor>& nodes, const std::vector<tor
       for (int64_t e = 0; e < num_edges; ++e) {
         edge_block(y_all + e * num_sh, cg, num_sh, out_dim, l_dim, a.data());
         const T* x = h + snd[e] * l_dim * channels;
-        const T* w = w_all + e * width + weight_offsets[g];
+        const T* w = w_all + row[e] * width + weight_offsets[g];
         if (!backward) {
           T* out = pooled[g].data_ptr<T>() + rcv[e] * out_dim * channels;
           edge_item_any<false, T>(l_dim, a.data(), x, w, columns, num_paths, channels, c0, c1, out, nullptr,
                                   nullptr, nullptr, nullptr);
           continue;
         }
-        // every (edge, path, channel) of grad_weights is written once, by its item: no zeroing needed
+        // an item owns its channels of every weight row, so rows shared by edges are summed without races
         edge_item_any<true, T>(l_dim, a.data(), x, w, columns, num_paths, channels, c0, c1, nullptr,
                                grad_pooled[g].data_ptr<T>() + rcv[e] * out_dim * channels,
-                               gw_all + e * width + weight_offsets[g],
+                               gw_all + row[e] * width + weight_offsets[g],
                                grad_nodes[g].data_ptr<T>() + snd[e] * l_dim * channels, u.data());
       }
     }
@@ -254,8 +254,9 @@ void edge_tp_pooled(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor>
 
 void check_train(const std::vector<torch::Tensor>& nodes, const std::vector<torch::Tensor>& cgs,
                  const std::vector<torch::Tensor>& path_columns, const std::vector<int64_t>& weight_offsets,
-                 const torch::Tensor& weights, const torch::Tensor& senders, const torch::Tensor& receivers,
-                 const torch::Tensor& sh, const std::vector<torch::Tensor>& per_group, const char* name) {
+                 const torch::Tensor& weights, const torch::Tensor& weight_index, const torch::Tensor& senders,
+                 const torch::Tensor& receivers, const torch::Tensor& sh, const std::vector<torch::Tensor>& per_group,
+                 const char* name) {
   const auto dtype = weights.scalar_type();
   TORCH_CHECK(nodes.size() == cgs.size() && nodes.size() == path_columns.size() &&
               nodes.size() == weight_offsets.size() && nodes.size() == per_group.size(), "one entry per group");
@@ -263,8 +264,12 @@ void check_train(const std::vector<torch::Tensor>& nodes, const std::vector<torc
   check(sh, "sh", dtype);
   check(senders, "senders", at::kLong);
   check(receivers, "receivers", at::kLong);
-  TORCH_CHECK(weights.dim() == 2 && weights.size(0) == senders.size(0) && sh.size(0) == senders.size(0),
-              "weights (E, W), sh (E, S) and senders (E,) must agree on E");
+  check(weight_index, "weight_index", at::kLong);
+  TORCH_CHECK(weights.dim() == 2 && weight_index.size(0) == senders.size(0) && sh.size(0) == senders.size(0),
+              "weight_index (E,), sh (E, S) and senders (E,) must agree on E; weights (U, W)");
+  TORCH_CHECK(senders.size(0) == 0 || (weight_index.min().item<int64_t>() >= 0 &&
+                                       weight_index.max().item<int64_t>() < weights.size(0)),
+              "weight_index must be rows of weights");
   for (size_t g = 0; g < nodes.size(); ++g) {
     check(nodes[g], "nodes", dtype);
     check(cgs[g], "cg", dtype);
@@ -278,23 +283,23 @@ void check_train(const std::vector<torch::Tensor>& nodes, const std::vector<torc
 // Training forward: pooled[g] (zero-initialised by the caller) += the messages of all edges, weights given.
 void edge_tp_forward(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor> cgs,
                      std::vector<torch::Tensor> path_columns, std::vector<int64_t> weight_offsets,
-                     torch::Tensor weights, torch::Tensor senders, torch::Tensor receivers, torch::Tensor sh,
-                     std::vector<torch::Tensor> pooled) {
-  check_train(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, pooled, "pooled");
+                     torch::Tensor weights, torch::Tensor weight_index, torch::Tensor senders,
+                     torch::Tensor receivers, torch::Tensor sh, std::vector<torch::Tensor> pooled) {
+  check_train(nodes, cgs, path_columns, weight_offsets, weights, weight_index, senders, receivers, sh, pooled,
+              "pooled");
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "edge_tp_forward", [&] {
-    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, pooled, {},
-                           torch::Tensor(), {});
+    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, weight_index, senders, receivers, sh,
+                           pooled, {}, torch::Tensor(), {});
   });
 }
 
-// Training backward: grad_weights (E, W) written whole, grad_nodes[g] (N, 2l+1, C) zero-initialised by the
-// caller.
+// Training backward: grad_weights (U, W) and grad_nodes[g] (N, 2l+1, C), both zero-initialised by the caller.
 void edge_tp_backward(std::vector<torch::Tensor> nodes, std::vector<torch::Tensor> cgs,
                       std::vector<torch::Tensor> path_columns, std::vector<int64_t> weight_offsets,
-                      torch::Tensor weights, torch::Tensor senders, torch::Tensor receivers, torch::Tensor sh,
-                      std::vector<torch::Tensor> grad_pooled, torch::Tensor grad_weights,
-                      std::vector<torch::Tensor> grad_nodes) {
-  check_train(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, grad_pooled,
+                      torch::Tensor weights, torch::Tensor weight_index, torch::Tensor senders,
+                      torch::Tensor receivers, torch::Tensor sh, std::vector<torch::Tensor> grad_pooled,
+                      torch::Tensor grad_weights, std::vector<torch::Tensor> grad_nodes) {
+  check_train(nodes, cgs, path_columns, weight_offsets, weights, weight_index, senders, receivers, sh, grad_pooled,
               "grad_pooled");
   check(grad_weights, "grad_weights", weights.scalar_type());
   TORCH_CHECK(grad_weights.sizes() == weights.sizes(), "grad_weights must have the shape of weights");
@@ -303,13 +308,13 @@ void edge_tp_backward(std::vector<torch::Tensor> nodes, std::vector<torch::Tenso
     TORCH_CHECK(grad_nodes[g].sizes() == nodes[g].sizes(), "grad_nodes must have the shape of nodes");
   }
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "edge_tp_backward", [&] {
-    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, senders, receivers, sh, {},
-                           grad_pooled, grad_weights, grad_nodes);
+    train_kernel<scalar_t>(nodes, cgs, path_columns, weight_offsets, weights, weight_index, senders, receivers, sh,
+                           {}, grad_pooled, grad_weights, grad_nodes);
   });
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("edge_tp_pooled", &edge_tp_pooled, "tabulated channel-wise edge tensor product pooled onto receivers");
-  m.def("edge_tp_forward", &edge_tp_forward, "channel-wise edge tensor product with given per-edge weights");
+  m.def("edge_tp_forward", &edge_tp_forward, "channel-wise edge tensor product with given weight rows");
   m.def("edge_tp_backward", &edge_tp_backward, "gradients of edge_tp_forward for the weights and node features");
 }
