@@ -30,12 +30,17 @@ def run(command: list[str], log: Path | None = None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--store", required=True, help="pair store with a test split")
-    parser.add_argument("--reference", required=True, help="LAMMPS NVT-CSVR trajectory (extxyz)")
+    parser.add_argument("--model", help="model file (default: the shipped default model, as `forecast` uses it)")
+    parser.add_argument("--store", help="pair store with a test split (not needed with --skip-evaluate)")
+    parser.add_argument("--reference", required=True,
+                        help="LAMMPS NVT trajectory (extxyz), or its curves (.json from analyze --export-reference)")
+    parser.add_argument("--md-frame", help="equilibrated start for --start md (default: the reference's first frame)")
     parser.add_argument("--system", default="water", choices=["water", "quartz", "paracetamol"],
                         help="reference force field for the potential energies (default water)")
-    parser.add_argument("--tau", type=float, default=50.0, help="CSVR relaxation time in fs (default 50)")
+    parser.add_argument("--tau", type=float, default=50.0, help="thermostat relaxation time in fs (default 50)")
+    parser.add_argument("--thermostat", default="csvr", choices=["csvr", "langevin"],
+                        help="csvr (default, the paper's) or langevin (per atom)")
+    parser.add_argument("--skip-evaluate", action="store_true", help="no test-set MAE (the rollout only)")
     parser.add_argument("--steps", type=int, default=4000, help="forecast steps of the model's Δt")
     parser.add_argument("--test-frames", type=int, default=1000)
     parser.add_argument("--skip-ps", type=float, default=2.0, help="equilibration dropped from both trajectories")
@@ -49,10 +54,17 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.model is None:
+        from trajcast_dist.forecast import model_path
 
-    run(["trajcast-dist", "evaluate", args.model, args.store, "--split", "test", "--max-frames",
-         str(args.test_frames), "--json", str(out / "test_metrics.json")], out / "evaluate.log")
-    print((out / "evaluate.log").read_text())
+        args.model = str(model_path(None, None))
+
+    if not args.skip_evaluate:
+        if not args.store:
+            sys.exit("validate_model: give --store (a pair store with a test split) or --skip-evaluate")
+        run(["trajcast-dist", "evaluate", args.model, args.store, "--split", "test", "--max-frames",
+             str(args.test_frames), "--json", str(out / "test_metrics.json")], out / "evaluate.log")
+        print((out / "evaluate.log").read_text())
     start = out / "start.xyz"
     import ase.io
     if args.start == "lattice":
@@ -60,9 +72,11 @@ def main() -> None:
 
         ase.io.write(start, water_box(seed=1))
     else:
-        ase.io.write(start, ase.io.read(args.reference, index=0))  # an equilibrated MD frame with its velocities
+        # an equilibrated MD frame with its velocities
+        ase.io.write(start, ase.io.read(args.md_frame or args.reference, index=0))
     forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
-                "--temperature", "300", "--tau", str(args.tau), "--stride", "1", "--fast", "--dtype", args.dtype,
+                "--temperature", "300", "--tau", str(args.tau), "--thermostat", args.thermostat, "--stride", "1",
+                "--fast", "--dtype", args.dtype,
                 "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1"]
     if args.ranks > 1:
         forecast = ["mpiexec", "-n", str(args.ranks), *forecast]

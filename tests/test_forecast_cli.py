@@ -101,6 +101,43 @@ def test_model_info_reports_species_cutoff_dt_dtype_weights(model_file, capsys):
     assert "27,896" in io.out
 
 
+def test_a_model_can_name_its_thermostat_and_flags_still_win(model_file, water_file, tmp_path, capsys):
+    """`model thermostat` stores the thermostat a model was validated with; `forecast` uses it (and says so) when
+    no --thermostat/--tau is given, its τ only with its own thermostat; a restart keeps what the run used."""
+    named = tmp_path / "named.pt"
+    code, io = _run(["model", "thermostat", model_file, "--thermostat", "langevin", "--tau", 150, "--out", named],
+                    capsys)
+    assert code == 0, io.err
+    assert "thermostat  langevin τ=150 fs" in _run(["model", "info", named], capsys)[1].out
+    from trajcast_dist.io.checkpoint import load_model
+
+    assert load_model(named)[1]["weights_sha256"] == load_model(model_file)[1]["weights_sha256"]
+    cases = {(): "NVT Langevin T=300.0 K τ=150.0 fs (the model's", ("--thermostat", "csvr"): "NVT CSVR T=300.0 K τ=50.0 fs,",
+             ("--tau", 80): "NVT Langevin T=300.0 K τ=80.0 fs,", ("--nve",): "NVE,"}
+    for flags, header in cases.items():
+        code, io = _run(["forecast", water_file, "--model", named, "--steps", 2, "--output", tmp_path / "t.xyz",
+                         "--overwrite", "--quiet", *flags], capsys)
+        assert code == 0 and header in io.out, (flags, io.out, io.err)
+    _run(["forecast", water_file, "--model", named, "--steps", 2, "--output", tmp_path / "t.xyz", "--overwrite",
+          "--quiet", "--tau", 80], capsys)
+    code, io = _run(["forecast", "--restart", tmp_path / "t.xyz.restart.npz", "--steps", 2, "--output",
+                     tmp_path / "u.xyz", "--quiet"], capsys)
+    assert code == 0 and "NVT Langevin T=300.0 K τ=80.0 fs," in io.out, io.err
+    code, io = _run(["model", "thermostat", model_file, "--thermostat", "langevin", "--tau", 150, "--out", named],
+                    capsys)
+    assert code == 2 and "--overwrite" in io.err
+
+
+def test_output_piped_into_a_reader_that_stops_ends_quietly():
+    """`trajcast-dist ... | head`: exit 141 (as Unix tools), no traceback."""
+    program = ("from trajcast_dist.errors import run_guarded; import argparse, sys; sys.exit(run_guarded("
+               "lambda a: [print('step', k, flush=True) for k in range(10**6)], argparse.Namespace(), 'x'))")
+    result = subprocess.run(["bash", "-c", f'{sys.executable} -c "{program}" | head -n 1; exit ${{PIPESTATUS[0]}}'],
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout == "step 0\n" and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 141
+
+
 def test_water_config_has_paper_size(tmp_path):
     from conftest import ROOT
     from trajcast_dist.config import load_config

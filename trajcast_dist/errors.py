@@ -1,6 +1,7 @@
 """Errors meant for users: `run_guarded` prints them as one line and exits non-zero."""
 
 import math
+import os
 import sys
 
 from trajcast_dist.launch import world_rank
@@ -36,6 +37,9 @@ def run_guarded(func, args, prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def check_finite(args) -> None:

@@ -35,6 +35,7 @@ class ForecastSettings:
     tau_fs: float = 50.0
     nve: bool = False
     thermostat: str = "csvr"
+    thermostat_from_model: bool = False  # thermostat and τ are the ones the model file names (`model thermostat`)
     seed: int = 0
     stride: int = 10
     dtype: str = "float64"
@@ -62,7 +63,8 @@ class ForecastSettings:
     def describe(self) -> str:
         """The ensemble for log headers, e.g. 'NVT CSVR T=300.0 K τ=50.0 fs'."""
         name = "CSVR" if self.thermostat == "csvr" else "Langevin"
-        return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs"
+        whose = " (the model's; --thermostat csvr --tau 50 for the paper's)" if self.thermostat_from_model else ""
+        return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
 
 
 def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Generator, where="structure"):

@@ -98,12 +98,24 @@ def prepare(job: ForecastJob) -> Setup:
     restart = RestartReader(job.restart) if job.restart else None
     if not job.restart and not job.structure:
         raise UserError("give a STRUCTURE file to forecast (or --restart FILE to continue a run)")
-    settings = _settings(job, restart.settings if restart else {})
+    model_file = model_path(job.model, restart)
+    settings = _settings(job, restart.settings if restart else _model_thermostat(job, model_file))
     if job.steps <= 0:
         raise UserError(f"--steps {job.steps} must be > 0")
     if job.threads is not None and job.threads <= 0:
         raise UserError(f"--threads {job.threads} must be > 0")
-    return Setup(settings, *_outputs(job), model_path(job.model, restart), restart)
+    return Setup(settings, *_outputs(job), model_file, restart)
+
+
+def _model_thermostat(job: ForecastJob, model_file) -> dict:
+    """The thermostat a model file names (`trajcast-dist model thermostat`), as stored settings: used unless the
+    flags ask for another thermostat or for NVE; its τ only with its own thermostat."""
+    from trajcast_dist.io.checkpoint import read_metadata
+
+    named = read_metadata(model_file)[0].get("thermostat")
+    if not named or job.nve or job.thermostat not in (None, named["name"]):
+        return {}
+    return {"thermostat": named["name"], "tau_fs": float(named["tau_fs"]), "thermostat_from_model": True}
 
 
 def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, local_rank: int):
@@ -143,6 +155,7 @@ def _settings(job: ForecastJob, stored: dict) -> ForecastSettings:
     pick = lambda flag, key: flag if flag is not None else stored.get(key, getattr(default, key))  # noqa: E731
     settings = ForecastSettings(temperature_K=pick(job.temperature, "temperature_K"), tau_fs=pick(job.tau, "tau_fs"),
                                 thermostat=pick(job.thermostat, "thermostat"),
+                                thermostat_from_model=job.tau is None and bool(stored.get("thermostat_from_model")),
                                 nve=job.nve or bool(stored.get("nve", False)), seed=pick(job.seed, "seed"),
                                 stride=pick(job.stride, "stride"), dtype=pick(job.dtype, "dtype"),
                                 max_temperature_factor=job.max_temperature_factor)

@@ -1,5 +1,6 @@
-"""`trajcast-dist model init|import|info|list`: make a freshly initialised model, import one trained with the
-reference implementation (IBM/trajcast), inspect a model file, list shipped ones."""
+"""`trajcast-dist model init|import|thermostat|info|list`: make a freshly initialised model, import one trained
+with the reference implementation (IBM/trajcast), name the thermostat a model was validated with, inspect a model
+file, list shipped ones."""
 
 import torch
 from ase.data import atomic_numbers, chemical_symbols
@@ -29,13 +30,21 @@ def add_arguments(parser) -> None:
     imp.add_argument("--isolated", action="store_true",
                      help="the model is for isolated molecules (pbc=False structures); default: periodic")
     imp.add_argument("--overwrite", action="store_true")
+    thermo = sub.add_parser("thermostat", help="write a copy of a model that names the thermostat it was validated "
+                                               "with: `forecast` uses it when no --thermostat/--tau is given")
+    thermo.add_argument("model", help="model file")
+    thermo.add_argument("--thermostat", required=True, choices=("csvr", "langevin"))
+    thermo.add_argument("--tau", type=float, required=True, help="relaxation time in fs")
+    thermo.add_argument("--out", required=True, help="model file to write (.pt)")
+    thermo.add_argument("--overwrite", action="store_true")
     info = sub.add_parser("info", help="species, cutoff, Δt, dtype and weight count of a model file")
     info.add_argument("model", nargs="?", help="model file (default: the shipped default)")
     sub.add_parser("list", help="models shipped with the package")
 
 
 def run(args) -> int:
-    return {"init": _init, "import": _import, "info": _info, "list": _list}[args.action](args)
+    return {"init": _init, "import": _import, "thermostat": _thermostat, "info": _info,
+            "list": _list}[args.action](args)
 
 
 def parse_species(text: str) -> list[int]:
@@ -82,6 +91,23 @@ def _import(args) -> int:
     return 0
 
 
+def _thermostat(args) -> int:
+    from trajcast_dist.errors import check_positive
+    from trajcast_dist.io.atomic import check_writable
+    from trajcast_dist.io.checkpoint import load_model, read_metadata, save_model
+
+    check_positive("--tau", args.tau, "fs")
+    check_writable(args.out, args.overwrite, "model file")
+    stored = read_metadata(args.model)[0]["dtype"]  # the weights as they are: same bytes, same weights hash
+    model, meta = load_model(args.model, dtype=getattr(torch, stored))
+    kept = {k: v for k, v in meta.items() if k not in ("format", "species", "config", "cutoff_A", "dt_fs", "dtype",
+                                                         "num_weights", "weights_sha256")}
+    save_model(args.out, model, {**kept, "thermostat": {"name": args.thermostat, "tau_fs": args.tau}})
+    print(f"wrote {args.out}: {args.model} with thermostat {args.thermostat} τ={args.tau:g} fs (used by `forecast` "
+          "unless --thermostat/--tau say otherwise)")
+    return 0
+
+
 def _info(args) -> int:
     from trajcast_dist.io.checkpoint import read_metadata
     from trajcast_dist.pretrained import default_model_path
@@ -98,6 +124,8 @@ def _info(args) -> int:
     print(f"layers      {config['num_layers']} × {config['hidden_irreps']}")
     print(f"periodic    {config['periodic']}")
     print(f"trained     {meta.get('trained', False)}")
+    if meta.get("thermostat"):
+        print(f"thermostat  {meta['thermostat']['name']} τ={meta['thermostat']['tau_fs']:g} fs (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():
         print(f"  {key:28s} {value}")
     return 0
