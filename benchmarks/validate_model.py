@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000, help="forecast steps of the model's Δt")
     parser.add_argument("--test-frames", type=int, default=1000)
     parser.add_argument("--skip-ps", type=float, default=2.0, help="equilibration dropped from both trajectories")
+    parser.add_argument("--msd-fit-ps", type=float, nargs=2, metavar=("START", "END"),
+                        help="diffusion fit window (default: analyze's); start it ≥ 1 ps for a judged D")
     parser.add_argument("--ranks", type=int, default=1)
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--start", default="md", choices=["md", "lattice"],
@@ -83,7 +85,8 @@ def main() -> None:
     run(forecast, out / "forecast.log")
     run(["trajcast-dist", "analyze", str(out / "forecast.xyz"), "--reference", args.reference,
          "--out", str(out / "analysis"), "--overwrite", "--skip-ps", str(args.skip_ps), "--t0", "300",
-         "--energy-system", args.system, "--quiet"], out / "analyze.log")
+         "--energy-system", args.system, "--quiet",
+         *(["--msd-fit-ps", *map(str, args.msd_fit_ps)] if args.msd_fit_ps else [])], out / "analyze.log")
     print((out / "analyze.log").read_text())
 
 

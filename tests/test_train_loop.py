@@ -1,6 +1,7 @@
 """Training loop on one process (issue #5): learning, exact resume, export → forecast, evaluate, bad input."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -122,9 +123,15 @@ def test_exported_model_forecasts_and_evaluates(trained, store, tmp_path, capsys
     assert len(frames) >= 2 and np.isfinite(frames[-1].positions).all()
 
     capsys.readouterr()
-    assert main(["evaluate", str(model_path), str(store), "--split", "test"]) == 0
+    assert main(["evaluate", str(model_path), str(store), "--split", "test", "--json", str(tmp_path / "f.json")]) == 0
     table = capsys.readouterr().out
     assert "Abs [1e-5 Å]" in table and "Rel [%]" in table and "\n  H " in table and "\n  O " in table
+    assert "fast path" in table  # as `forecast` runs; the exact path gives the same errors
+    assert main(["evaluate", str(model_path), str(store), "--split", "test", "--exact", "--json",
+                 str(tmp_path / "e.json")]) == 0
+    fast, exact = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("f", "e"))
+    assert fast["mae_d"] == pytest.approx(exact["mae_d"], rel=1e-9) and fast["mae_v"] == pytest.approx(exact["mae_v"],
+                                                                                                       rel=1e-9)
 
 
 def test_bad_inputs_fail_before_training(store, tmp_path):
