@@ -25,7 +25,8 @@ from ase.md.md import MolecularDynamics
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
-from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+from trajcast_dist.errors import UserError
+from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings, named_thermostat
 from trajcast_dist.runtime import DTYPES
 
 __all__ = ["TrajCastDynamics"]
@@ -36,7 +37,9 @@ _DEFAULT = ForecastSettings()  # the forecast's defaults, here as in the CLI
 class TrajCastDynamics(MolecularDynamics):
     """ASE `MolecularDynamics` driven by a TrajCast model; the time step is the model's Δt.
 
-    `model`: a loaded TrajCast, a model file, or None for the shipped default. `temperature_K`, `tau_fs`, `nve`,
+    `model`: a loaded TrajCast, a model file, or None for the shipped default. `thermostat` and `tau_fs` default,
+    as in `forecast`, to the thermostat the model file names (the shipped default: Langevin, 100 fs), else CSVR
+    50 fs. `temperature_K`, `tau_fs`, `nve`,
     `thermostat`, `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean
     (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast
     inference path, `fast=False` the exact one.
@@ -44,15 +47,21 @@ class TrajCastDynamics(MolecularDynamics):
     """
 
     def __init__(self, atoms, model=None, temperature_K: float = _DEFAULT.temperature_K,
-                 tau_fs: float = _DEFAULT.tau_fs, nve: bool = False, thermostat: str = _DEFAULT.thermostat,
-                 seed: int = _DEFAULT.seed,
-                 dtype: str = _DEFAULT.dtype, fast: bool = True,
+                 tau_fs: float | None = None, nve: bool = False, thermostat: str | None = None,
+                 seed: int = _DEFAULT.seed, dtype: str = _DEFAULT.dtype, fast: bool = True,
                  max_temperature_factor: float = _DEFAULT.max_temperature_factor, trajectory=None, logfile=None,
                  loginterval: int = 1, **kwargs):
-        settings = ForecastSettings(temperature_K=temperature_K, tau_fs=tau_fs, nve=nve, thermostat=thermostat,
-                                    seed=seed, dtype=dtype, max_temperature_factor=max_temperature_factor)
+        if dtype not in DTYPES:  # before the model is cast to it
+            raise UserError(f"dtype {dtype!r}: choose float64 or float32")
+        model, named = _model(model, dtype, fast)
+        chosen = {"thermostat": thermostat or _DEFAULT.thermostat, "tau_fs": _DEFAULT.tau_fs,
+                  **named_thermostat(named, thermostat, nve)}
+        if tau_fs is not None:
+            chosen.update(tau_fs=tau_fs, thermostat_from_model=False)
+        settings = ForecastSettings(temperature_K=temperature_K, nve=nve, seed=seed, dtype=dtype,
+                                    max_temperature_factor=max_temperature_factor, **chosen)
         settings.validate()
-        model = _model(model, settings.dtype, fast)
+        self.settings = settings
         rng = np.random.default_rng(settings.seed)
         # Before MolecularDynamics.__init__, which gives momenta-less atoms zero momenta: they need Maxwell–Boltzmann.
         state = initial_state(atoms, model, settings, rng, where="atoms")
@@ -122,11 +131,14 @@ class _TemperatureLog:
 
 
 def _model(model, dtype: str, fast: bool):
+    """(model, the thermostat its file names or None)."""
     from trajcast_dist.io.checkpoint import load_model
     from trajcast_dist.pretrained import default_model_path
 
+    named = None
     if model is None or isinstance(model, (str, Path)):
-        model, _ = load_model(model or default_model_path(), dtype=DTYPES[dtype])
+        model, meta = load_model(model or default_model_path(), dtype=DTYPES[dtype])
+        named = meta.get("thermostat")
     else:
         model = model.to(DTYPES[dtype])
-    return model.use_fast_inference() if fast else model
+    return (model.use_fast_inference() if fast else model), named

@@ -26,7 +26,7 @@ from trajcast_dist.io.trajectory import state_to_atoms
 from trajcast_dist.progress import progress_bar
 from trajcast_dist.runtime import DTYPES
 
-__all__ = ["ForecastSettings", "forecast", "initial_state", "run_forecast", "model_path", "append_options"]
+__all__ = ["ForecastSettings", "named_thermostat", "forecast", "initial_state", "run_forecast", "model_path", "append_options"]
 
 
 @dataclass
@@ -65,6 +65,14 @@ class ForecastSettings:
         name = "CSVR" if self.thermostat == "csvr" else "Langevin"
         whose = " (the model's; --thermostat csvr --tau 50 for the paper's)" if self.thermostat_from_model else ""
         return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
+
+
+def named_thermostat(named: dict | None, thermostat: str | None, nve: bool) -> dict:
+    """The thermostat a model file names (`trajcast-dist model thermostat`), as settings overrides: used unless
+    another thermostat or NVE is asked for; its τ only with its own thermostat (an asked-for τ wins)."""
+    if not named or nve or thermostat not in (None, named["name"]):
+        return {}
+    return {"thermostat": named["name"], "tau_fs": float(named["tau_fs"]), "thermostat_from_model": True}
 
 
 def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Generator, where="structure"):

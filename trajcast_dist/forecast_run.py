@@ -10,7 +10,7 @@ import torch
 
 from trajcast_dist.errors import UserError
 from trajcast_dist.forecast import ForecastSettings, append_options, initial_state, make_step_settings, model_path, \
-    run_forecast
+    named_thermostat, run_forecast
 from trajcast_dist.io.restart import RestartReader
 from trajcast_dist.launch import world_size
 from trajcast_dist.runtime import DTYPES, resolve_device, set_threads
@@ -108,14 +108,9 @@ def prepare(job: ForecastJob) -> Setup:
 
 
 def _model_thermostat(job: ForecastJob, model_file) -> dict:
-    """The thermostat a model file names (`trajcast-dist model thermostat`), as stored settings: used unless the
-    flags ask for another thermostat or for NVE; its τ only with its own thermostat."""
     from trajcast_dist.io.checkpoint import read_metadata
 
-    named = read_metadata(model_file)[0].get("thermostat")
-    if not named or job.nve or job.thermostat not in (None, named["name"]):
-        return {}
-    return {"thermostat": named["name"], "tau_fs": float(named["tau_fs"]), "thermostat_from_model": True}
+    return named_thermostat(read_metadata(model_file)[0].get("thermostat"), job.thermostat, job.nve)
 
 
 def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, local_rank: int):
