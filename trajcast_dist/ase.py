@@ -26,7 +26,8 @@ from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.errors import UserError
-from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings, named_thermostat
+from trajcast_dist.forecast import (ForecastSettings, initial_state, make_step_settings, named_thermostat,
+                                   resolve_settings)
 from trajcast_dist.runtime import DTYPES
 
 __all__ = ["TrajCastDynamics"]
@@ -54,13 +55,9 @@ class TrajCastDynamics(MolecularDynamics):
         if dtype not in DTYPES:  # before the model is cast to it
             raise UserError(f"dtype {dtype!r}: choose float64 or float32")
         model, named = _model(model, dtype, fast)
-        chosen = {"thermostat": thermostat or _DEFAULT.thermostat, "tau_fs": _DEFAULT.tau_fs,
-                  **named_thermostat(named, thermostat, nve)}
-        if tau_fs is not None:
-            chosen.update(tau_fs=tau_fs, thermostat_from_model=False)
-        settings = ForecastSettings(temperature_K=temperature_K, nve=nve, seed=seed, dtype=dtype,
-                                    max_temperature_factor=max_temperature_factor, **chosen)
-        settings.validate()
+        settings = resolve_settings(named_thermostat(named, thermostat, nve), temperature_K=temperature_K,
+                                    tau_fs=tau_fs, thermostat=thermostat, nve=nve, seed=seed, dtype=dtype,
+                                    max_temperature_factor=max_temperature_factor)
         self.settings = settings
         rng = np.random.default_rng(settings.seed)
         # Before MolecularDynamics.__init__, which gives momenta-less atoms zero momenta: they need Maxwell–Boltzmann.

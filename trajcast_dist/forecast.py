@@ -26,7 +26,8 @@ from trajcast_dist.io.trajectory import state_to_atoms
 from trajcast_dist.progress import progress_bar
 from trajcast_dist.runtime import DTYPES
 
-__all__ = ["ForecastSettings", "named_thermostat", "forecast", "initial_state", "run_forecast", "model_path", "append_options"]
+__all__ = ["ForecastSettings", "resolve_settings", "named_thermostat", "forecast", "initial_state", "run_forecast",
+           "model_path", "append_options"]
 
 
 @dataclass
@@ -65,6 +66,23 @@ class ForecastSettings:
         name = "CSVR" if self.thermostat == "csvr" else "Langevin"
         whose = " (the model's; --thermostat csvr --tau 50 for the paper's)" if self.thermostat_from_model else ""
         return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
+
+
+def resolve_settings(stored: dict, *, temperature_K=None, tau_fs=None, thermostat=None, nve: bool = False,
+                     seed=None, stride=None, dtype=None,
+                     max_temperature_factor: float = ForecastSettings.max_temperature_factor) -> ForecastSettings:
+    """Settings from what was asked (None: not asked), else `stored` (a restart's settings, or `named_thermostat`
+    of a model file), else the defaults; validated. One rule for `forecast` and `TrajCastDynamics`."""
+    default = ForecastSettings()
+    pick = lambda asked, key: asked if asked is not None else stored.get(key, getattr(default, key))  # noqa: E731
+    settings = ForecastSettings(temperature_K=pick(temperature_K, "temperature_K"), tau_fs=pick(tau_fs, "tau_fs"),
+                                thermostat=pick(thermostat, "thermostat"),
+                                thermostat_from_model=tau_fs is None and bool(stored.get("thermostat_from_model")),
+                                nve=nve or bool(stored.get("nve", False)), seed=pick(seed, "seed"),
+                                stride=pick(stride, "stride"), dtype=pick(dtype, "dtype"),
+                                max_temperature_factor=max_temperature_factor)
+    settings.validate()
+    return settings
 
 
 def named_thermostat(named: dict | None, thermostat: str | None, nve: bool) -> dict:
@@ -153,7 +171,8 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
                 _output(out, writer, bool(output), restart and restart.state(driver, settings, temperature), log,
                         temperature, seconds_per_step, dt_fs, driver)
                 if main:
-                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}", refresh=False)
+                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}",
+                                    refresh=False)
                 tick, done_since_tick = time.perf_counter(), 0
         finally:
             bar.close()

@@ -10,7 +10,7 @@ import torch
 
 from trajcast_dist.errors import UserError
 from trajcast_dist.forecast import ForecastSettings, append_options, initial_state, make_step_settings, model_path, \
-    named_thermostat, run_forecast
+    named_thermostat, resolve_settings, run_forecast
 from trajcast_dist.io.restart import RestartReader
 from trajcast_dist.launch import world_size
 from trajcast_dist.runtime import DTYPES, resolve_device, set_threads
@@ -99,7 +99,10 @@ def prepare(job: ForecastJob) -> Setup:
     if not job.restart and not job.structure:
         raise UserError("give a STRUCTURE file to forecast (or --restart FILE to continue a run)")
     model_file = model_path(job.model, restart)
-    settings = _settings(job, restart.settings if restart else _model_thermostat(job, model_file))
+    settings = resolve_settings(restart.settings if restart else _model_thermostat(job, model_file),
+                                temperature_K=job.temperature, tau_fs=job.tau, thermostat=job.thermostat,
+                                nve=job.nve, seed=job.seed, stride=job.stride, dtype=job.dtype,
+                                max_temperature_factor=job.max_temperature_factor)
     if job.steps <= 0:
         raise UserError(f"--steps {job.steps} must be > 0")
     if job.threads is not None and job.threads <= 0:
@@ -145,17 +148,6 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
     return (model.use_fast_inference() if fast else model), model_record(path, meta)
 
 
-def _settings(job: ForecastJob, stored: dict) -> ForecastSettings:
-    default = ForecastSettings()
-    pick = lambda flag, key: flag if flag is not None else stored.get(key, getattr(default, key))  # noqa: E731
-    settings = ForecastSettings(temperature_K=pick(job.temperature, "temperature_K"), tau_fs=pick(job.tau, "tau_fs"),
-                                thermostat=pick(job.thermostat, "thermostat"),
-                                thermostat_from_model=job.tau is None and bool(stored.get("thermostat_from_model")),
-                                nve=job.nve or bool(stored.get("nve", False)), seed=pick(job.seed, "seed"),
-                                stride=pick(job.stride, "stride"), dtype=pick(job.dtype, "dtype"),
-                                max_temperature_factor=job.max_temperature_factor)
-    settings.validate()
-    return settings
 
 
 def _outputs(job: ForecastJob) -> tuple[Path, Path]:
