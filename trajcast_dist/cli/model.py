@@ -94,15 +94,11 @@ def _import(args) -> int:
 def _thermostat(args) -> int:
     from trajcast_dist.errors import check_positive
     from trajcast_dist.io.atomic import check_writable
-    from trajcast_dist.io.checkpoint import load_model, read_metadata, save_model
+    from trajcast_dist.io.checkpoint import copy_with_metadata
 
     check_positive("--tau", args.tau, "fs")
     check_writable(args.out, args.overwrite, "model file")
-    stored = read_metadata(args.model)[0]["dtype"]  # the weights as they are: same bytes, same weights hash
-    model, meta = load_model(args.model, dtype=getattr(torch, stored))
-    kept = {k: v for k, v in meta.items() if k not in ("format", "species", "config", "cutoff_A", "dt_fs", "dtype",
-                                                         "num_weights", "weights_sha256")}
-    save_model(args.out, model, {**kept, "thermostat": {"name": args.thermostat, "tau_fs": args.tau}})
+    copy_with_metadata(args.model, args.out, {"thermostat": {"name": args.thermostat, "tau_fs": args.tau}})
     print(f"wrote {args.out}: {args.model} with thermostat {args.thermostat} τ={args.tau:g} fs (used by `forecast` "
           "unless --thermostat/--tau say otherwise)")
     return 0

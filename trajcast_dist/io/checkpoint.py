@@ -12,7 +12,7 @@ from trajcast_dist.config import ModelConfig, from_mapping
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
-__all__ = ["save_model", "load_model", "read_metadata", "weights_sha256", "model_record"]
+__all__ = ["save_model", "copy_with_metadata", "load_model", "read_metadata", "weights_sha256", "model_record"]
 
 _FORMAT = "trajcast-dist-model-1"
 _REQUIRED = ("species", "config", "cutoff_A", "dt_fs")
@@ -23,7 +23,16 @@ def save_model(path, model, extra: dict | None = None) -> None:
             "cutoff_A": model.config.cutoff_A, "dt_fs": model.config.dt_fs,
             "dtype": str(next(model.parameters()).dtype).replace("torch.", ""), "num_weights": model.num_weights(),
             **(extra or {})}
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    _write(path, meta, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+def copy_with_metadata(path, out, updates: dict) -> None:
+    """A copy of model file `path` at `out` with metadata keys set; the weights go back exactly as read."""
+    meta, state = read_metadata(path)
+    _write(out, {**meta, **updates}, state)
+
+
+def _write(path, meta: dict, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save({"metadata": json.dumps(meta), "state_dict": state}, tmp)
 
