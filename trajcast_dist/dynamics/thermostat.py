@@ -20,7 +20,8 @@ from trajcast_dist import units
 from trajcast_dist.errors import UserError
 from trajcast_dist.reduce import Reducer
 
-__all__ = ["CSVR", "Langevin", "THERMOSTATS", "degrees_of_freedom", "add_element_sums", "element_temperatures", "kinetic_energy"]
+__all__ = ["CSVR", "Langevin", "THERMOSTATS", "degrees_of_freedom", "add_element_sums", "element_temperatures",
+           "kinetic_energy"]
 
 
 def degrees_of_freedom(n_atoms: int, periodic) -> int:
@@ -66,9 +67,7 @@ def kinetic_energy(velocities: torch.Tensor, masses: torch.Tensor, reducer: Redu
 
 class CSVR:
     def __init__(self, temperature_K: float, tau_fs: float, dt_fs: float, n_dof: int):
-        if temperature_K <= 0 or tau_fs <= 0 or dt_fs <= 0:
-            raise UserError(f"thermostat needs T > 0, τ > 0 and Δt > 0 (got T={temperature_K} K, "
-                            f"τ={tau_fs} fs, Δt={dt_fs} fs)")
+        _check(temperature_K, tau_fs, dt_fs)
         if n_dof < 1:
             raise UserError(f"thermostat needs at least one degree of freedom (got {n_dof})")
         self.temperature_K, self.tau_fs, self.dt_fs, self.n_dof = temperature_K, tau_fs, dt_fs, n_dof
@@ -106,9 +105,7 @@ class Langevin:
     process and a restart continues it exactly with no generator state to carry."""
 
     def __init__(self, temperature_K: float, tau_fs: float, dt_fs: float, seed: int):
-        if temperature_K <= 0 or tau_fs <= 0 or dt_fs <= 0:
-            raise UserError(f"thermostat needs T > 0, τ > 0 and Δt > 0 (got T={temperature_K} K, "
-                            f"τ={tau_fs} fs, Δt={dt_fs} fs)")
+        _check(temperature_K, tau_fs, dt_fs)
         self.temperature_K, self.tau_fs, self.seed = temperature_K, tau_fs, seed
         self.c = math.exp(-dt_fs / tau_fs)
 
@@ -125,6 +122,12 @@ class Langevin:
 
 
 THERMOSTATS = ("csvr", "langevin")
+
+
+def _check(temperature_K: float, tau_fs: float, dt_fs: float) -> None:
+    if temperature_K <= 0 or tau_fs <= 0 or dt_fs <= 0:
+        raise UserError(f"thermostat needs T > 0, τ > 0 and Δt > 0 (got T={temperature_K} K, "
+                        f"τ={tau_fs} fs, Δt={dt_fs} fs)")
 
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 

@@ -94,14 +94,15 @@ def pushforward(frames: list[dict], store, split: str, predict, probability: flo
     chosen = [k for k, frame in enumerate(frames) if int(frame["index"]) > 0
               and np.random.default_rng([int(seed), int(epoch), int(frame["index"]), 0x50]).random() < probability]
     previous = {k: store.frame(split, int(frames[k]["index"]) - 1) for k in chosen}
-    chosen = [k for k in chosen if _lattice_shift(previous[k], frames[k], lattice_tol) is not None]
+    shifts = {k: _lattice_shift(previous[k], frames[k], lattice_tol) for k in chosen}
+    chosen = [k for k in chosen if shifts[k] is not None]
     if not chosen:
         return frames
     forecasts = predict([previous[k] for k in chosen])
     frames = list(frames)
     for k, (displacement, velocity) in zip(chosen, forecasts):
         before, frame = previous[k], frames[k]
-        positions = before["positions"] + displacement + _lattice_shift(before, frame, lattice_tol)
+        positions = before["positions"] + displacement + shifts[k]
         frames[k] = {**frame, "positions": positions, "velocities": velocity, "pushforward": True,
                      "target_displacement": frame["positions"] + frame["target_displacement"] - positions}
     return frames
