@@ -160,6 +160,9 @@ def test_exported_reference_curves_stand_in_for_the_md_trajectory(files, tmp_pat
         for element, entry in direct["vdos"].items():
             assert via["vdos"][element]["overlap"] == pytest.approx(entry["overlap"], abs=1e-4)
         assert via["diffusion"]["O"]["reference"]["D"] != direct["diffusion"]["O"]["reference"]["D"]  # 4 vs 3 blocks
+        for summary in (direct, via):  # D of the MD over the forecast's lags, whatever the lengths of the two
+            entry = summary["diffusion"]["O"]
+            assert entry["reference"]["fit_window_ps"] == pytest.approx(entry["forecast"]["fit_window_ps"])
         assert via["temperature"]["reference"]["species_mean_K"] == pytest.approx(
             direct["temperature"]["reference"]["species_mean_K"])
         assert [v["key"] for v in via["verdicts"]] == [v["key"] for v in direct["verdicts"]]

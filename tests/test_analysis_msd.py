@@ -48,3 +48,23 @@ def test_blocks_and_fit_window_errors_are_user_errors():
         split_blocks(r, 2)
     with pytest.raises(UserError, match="fit window"):
         mean_squared_displacement(split_blocks(r, 4), [1, 1], [1.0, 1.0], 1.0, fit_window_fs=(100.0, 200.0))
+
+
+def test_refit_over_another_window_gives_the_segments_mean_d():
+    """A reference-curves file keeps only mean curves: refitting D over the forecast's window is exact for D (a
+    least-squares slope is linear in the data); the error comes from the standard-error curve."""
+    from trajcast_dist.analysis.msd import refit
+
+    rng = np.random.default_rng(2)
+    r = np.cumsum(rng.normal(scale=0.1, size=(4000, 50, 3)), axis=0)
+    blocks = split_blocks(r, 4)
+    stored = mean_squared_displacement(blocks, np.full(50, 18), np.ones(50), 2.0, remove_com=False)
+    window = (100.0, 600.0)
+    direct = mean_squared_displacement(blocks, np.full(50, 18), np.ones(50), 2.0, fit_window_fs=window,
+                                       remove_com=False)
+    again = refit(stored, window)
+    assert stored.fit_window_fs != window and again.fit_window_fs == window
+    assert again.D["Ar"] == pytest.approx(direct.D["Ar"], rel=1e-10) and again.D["Ar"] != stored.D["Ar"]
+    assert again.slope_exponent["Ar"] == pytest.approx(direct.slope_exponent["Ar"], rel=1e-10)
+    assert 0.3 * direct.D_err["Ar"] < again.D_err["Ar"] < 3 * direct.D_err["Ar"]
+    assert refit(stored, stored.fit_window_fs) is stored

@@ -21,7 +21,7 @@ from ase.data import chemical_symbols
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["MSDResult", "msd_fft", "split_blocks", "fit_diffusion", "mean_squared_displacement",
+__all__ = ["MSDResult", "msd_fft", "split_blocks", "fit_diffusion", "mean_squared_displacement", "refit",
            "A2_PER_FS_IN_1E9_M2_PER_S"]
 
 A2_PER_FS_IN_1E9_M2_PER_S = 1e4
@@ -121,3 +121,19 @@ def mean_squared_displacement(segments, numbers, masses, dt_fs: float, *,
         result.D_err[name] = float(d_values.std(ddof=1) / np.sqrt(d_values.size))
         result.slope_exponent[name] = fit_diffusion(lag_fs, result.msd[name], window)[1]
     return result
+
+
+def refit(result: MSDResult, window_fs: tuple[float, float]) -> MSDResult:
+    """`result` with D fitted over another window, from its mean curves (a reference-curves file keeps no
+    segment curves). D is exact: a least-squares slope is linear in the data, so the slope of the mean curve is
+    the mean of the segments' slopes. Its error is the slope of the standard-error curve: exact when the segments
+    differ by a slope (MSD errors are correlated across lags), otherwise an estimate."""
+    window_fs = (float(window_fs[0]), float(window_fs[1]))
+    if np.allclose(window_fs, result.fit_window_fs, rtol=1e-9, atol=0):
+        return result
+    fits = {name: fit_diffusion(result.lag_fs, msd, window_fs) for name, msd in result.msd.items()}
+    return MSDResult(result.lag_fs, result.msd, result.msd_err,
+                     {name: fit[0] * A2_PER_FS_IN_1E9_M2_PER_S for name, fit in fits.items()},
+                     {name: abs(fit_diffusion(result.lag_fs, result.msd_err[name], window_fs)[0])
+                      * A2_PER_FS_IN_1E9_M2_PER_S for name in result.msd},
+                     {name: fit[1] for name, fit in fits.items()}, window_fs, result.n_segments)

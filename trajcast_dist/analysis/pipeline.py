@@ -20,7 +20,7 @@ from trajcast_dist.analysis import plots
 from trajcast_dist.analysis.dihedral import dihedral_angles, dihedral_free_energy, parse_quadruple
 from trajcast_dist.analysis.energy import (EnergyAccumulator, energy_distribution, histogram_overlap,
                                            reference_energy_function, shared_edges)
-from trajcast_dist.analysis.msd import mean_squared_displacement, split_blocks
+from trajcast_dist.analysis.msd import mean_squared_displacement, refit, split_blocks
 from trajcast_dist.analysis.rdf import RDFAccumulator, first_peak, rdf_deviation, species_pairs
 from trajcast_dist.analysis.reference import is_reference_curves, read_reference_curves, write_reference_curves
 from trajcast_dist.analysis.temperature import (degrees_of_freedom, equipartition_gap, instantaneous_temperature,
@@ -123,8 +123,12 @@ def analyze(traj_paths, reference_paths=None, *, out_dir, settings: AnalysisSett
     if export_reference is not None:
         write_reference_curves(export_reference, forecast, export_source or _describe(forecast, settings),
                                asdict(settings), overwrite)
+    if forecast.msd is not None:  # D of both sets over the same lags, whatever their lengths
+        settings = replace(settings, msd_fit_ps=tuple(t / 1000.0 for t in forecast.msd.fit_window_fs))
     reference = (_SetResult(**{k: v for k, v in curves.items() if k != "source"}) if curves
                  else _analyse_set(reference_paths, plan, settings, energy_fn, progress) if reference_paths else None)
+    if reference is not None and forecast.msd is not None and reference.msd is not None:
+        reference.msd = refit(reference.msd, forecast.msd.fit_window_fs)
     if reference is not None and forecast.vdos is not None and reference.vdos is not None:
         reference.vdos = at_resolution_of(reference.vdos, forecast.vdos)
     summary = _summarise(forecast, reference, plan, settings)
