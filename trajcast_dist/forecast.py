@@ -18,7 +18,6 @@ from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import THERMOSTATS, add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError, check_positive
-from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
 from trajcast_dist.io.restart import RestartReader, RestartWriter, prepare_append
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
@@ -130,13 +129,10 @@ def make_step_settings(model, state: SystemState, settings: ForecastSettings):
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,
                  append: bool = False, log=None, progress: bool = False, start_frame: bool = True,
                  start_temperature_K: float | None = None, model_record: dict | None = None) -> SystemState | None:
-    """Advance `driver` by `steps`, writing a frame, a log line and the restart file every `stride` steps and
-    after the last step.
-
-    A driver has `is_main`, `model`, `rng`, `step() -> T`, `step_count`, `gather() -> SystemState` (the whole
-    state on the main process, None elsewhere) and `stats() -> dict` for the log line. A distributed driver
-    also has `snapshot()`, `temperature()` and `result()` (see `_WholeState`), so frames and restarts are
-    written a chunk of atoms at a time and no process assembles the whole system.
+    """Advance `driver` (a `dynamics.rollout.Driver`: serial, or one rank of a distributed run) by `steps`,
+    writing a frame, a log line and the restart file every `stride` steps and after the last step. Frames and
+    restarts are written from the driver's snapshot a block of atoms at a time, so no process of a distributed
+    run assembles the whole system.
 
     `append` opens `output` for appending; `start_frame` False leaves out the frame of the starting state (a
     continuation whose trajectory already holds it). `start_temperature_K` is the temperature that frame states
@@ -151,13 +147,12 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
     if steps <= 0:
         raise UserError(f"--steps {steps} must be > 0")
     main = driver.is_main
-    out = driver if hasattr(driver, "snapshot") else _WholeState(driver)
     writer = ExtxyzFrameWriter(output, append=append) if (output and main) else None
     dt_fs = driver.model.dt_fs
     restart = _RestartPlan(restart_path, output, model_record) if restart_path else None
     try:
-        temperature = out.temperature() if start_temperature_K is None else start_temperature_K
-        _output(out, writer, bool(output) and start_frame, None, log, temperature, None, dt_fs, driver)
+        temperature = driver.temperature() if start_temperature_K is None else start_temperature_K
+        _output(writer, bool(output) and start_frame, None, log, temperature, None, dt_fs, driver)
         bar = progress_bar(total=steps, enabled=progress and main, unit="step")
         tick, done_since_tick = time.perf_counter(), 0
         try:
@@ -168,7 +163,7 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
                 if driver.step_count % settings.stride and done < steps:
                     continue
                 seconds_per_step = (time.perf_counter() - tick) / done_since_tick
-                _output(out, writer, bool(output), restart and restart.state(driver, settings, temperature), log,
+                _output(writer, bool(output), restart and restart.state(driver, settings, temperature), log,
                         temperature, seconds_per_step, dt_fs, driver)
                 if main:
                     bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}",
@@ -179,7 +174,7 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
     finally:
         if writer:
             writer.close()
-    return out.result()
+    return driver.result()
 
 
 def model_path(flag, restart: RestartReader | None) -> str:
@@ -217,34 +212,15 @@ class _RestartPlan:
                 {"model": self.model_record, "temperature_K": float(temperature_K), "trajectory": self.trajectory})
 
 
-class _WholeState:
-    """The output side of a driver that holds every atom (the serial one): its state is a single block."""
-
-    def __init__(self, driver):
-        self.driver = driver
-
-    def snapshot(self):
-        state = self.driver.gather()
-        return frame_header(state), [state]
-
-    def temperature(self) -> float:
-        state = self.driver.gather()
-        kinetic = units.kinetic_energy_ev(units.masses_amu(state.numbers), state.velocities)
-        return units.temperature_k(kinetic, degrees_of_freedom(state.n_atoms, state.periodic))
-
-    def result(self) -> SystemState:
-        return self.driver.gather()
-
-
 def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
     return dt_fs * 1e-6 * 86400.0 / seconds_per_step
 
 
-def _output(out, writer, frame: bool, restart, log, temperature, seconds_per_step, dt_fs, driver) -> None:
+def _output(writer, frame: bool, restart, log, temperature, seconds_per_step, dt_fs, driver) -> None:
     """One output point (collective on distributed drivers): the frame (if `frame`; `writer` exists on the main
     process only) and the restart (if `restart` = (path, rng state, settings, record)) fed from the same pass
     over the atoms, then the log line."""
-    header, blocks = out.snapshot()
+    header, blocks = driver.snapshot()
     sinks, elements = [], _ElementTemperatures(header)
     if driver.is_main:
         # the restart first: it finishes (renames into place) before the frame is flushed

@@ -1,4 +1,7 @@
-"""The serial rollout driver: one process holds every atom (paper Fig. 1A, autoregressive loop)."""
+"""The driver protocol `run_forecast` runs, and its serial case: one process holds every atom (paper Fig. 1A,
+autoregressive loop), output as a single block. The distributed driver (`parallel.driver`) is the P-block case."""
+
+from typing import Iterable, Protocol
 
 import numpy as np
 import torch
@@ -10,10 +13,11 @@ from trajcast_dist.dynamics.step import StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import build_graph
+from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.graph.graph import neighbor_pairs
 from trajcast_dist.reduce import LocalReducer
 
-__all__ = ["SerialDriver", "check_compatible", "check_overlaps", "step_settings", "MIN_DISTANCE_A"]
+__all__ = ["Driver", "SerialDriver", "check_compatible", "check_overlaps", "step_settings", "MIN_DISTANCE_A"]
 
 # Closer than any two atoms of a physical structure (the H–H bond is 0.74 Å): a duplicated atom or a broken
 # file, which the model would turn into NaN at the first step.
@@ -52,8 +56,35 @@ def step_settings(model, n_atoms: int, periodic: bool, temperature_K: float, tau
                         max_temperature_factor, thermostat, seed)
 
 
+class Driver(Protocol):
+    """What `run_forecast` needs of a driver. Collective calls (step, snapshot, temperature) are made by every
+    process of a distributed run at the same point."""
+
+    model: object
+    rng: np.random.Generator
+    is_main: bool  # the process that writes files and logs
+
+    @property
+    def step_count(self) -> int: ...
+
+    def step(self) -> float:
+        """One Δt for the whole system; the temperature after the thermostat (K)."""
+
+    def snapshot(self) -> tuple[dict, Iterable | None]:
+        """(frame header, the atoms in id order as `io.blocks.AtomBlock`s on the main process, None elsewhere)."""
+
+    def temperature(self) -> float:
+        """Kinetic temperature of the whole system (K)."""
+
+    def stats(self) -> dict:
+        """Extra `key=value` fields of the log line."""
+
+    def result(self) -> SystemState | None:
+        """The final state where one process holds it, else None."""
+
+
 class SerialDriver:
-    """Advances a `SystemState` one model step at a time on one process."""
+    """Advances a `SystemState` one model step at a time on one process (a `Driver`)."""
 
     reducer = LocalReducer()
 
@@ -83,9 +114,16 @@ class SerialDriver:
         s.time_fs += self.model.dt_fs
         return temperature
 
-    def gather(self) -> SystemState:
-        """The whole state (on the main process); trivially our own here."""
-        return self.state
+    def snapshot(self):
+        return frame_header(self.state), [self.state]
+
+    def temperature(self) -> float:
+        s = self.state
+        kinetic = units.kinetic_energy_ev(self.masses, s.velocities)
+        return units.temperature_k(kinetic, degrees_of_freedom(s.n_atoms, s.periodic))
 
     def stats(self) -> dict:
         return {"atoms": self.state.n_atoms}
+
+    def result(self) -> SystemState:
+        return self.state

@@ -3,18 +3,17 @@
 On CPU the edge tensor product runs in one fused C++ loop (cpu_kernel.py) when it can be built; the grouped
 torch implementation below is the fallback and the reference it is tested against.
 
-`use_fast_inference(model)` swaps each layer's edge and velocity tensor products for the versions below. They
-keep the exact modules' `tp` and `mlp` as submodules (so the state dict, its keys and a checkpoint are
-unchanged) and add only non-persistent tables and index buffers, built once from the current weights in
-float64. The exact path stays the default and the reference; the fast one is for inference only (the tables
+`use_fast_inference(model)` swaps each layer's edge and velocity tensor products for the versions below, after
+construction (as the fast training path does, `fast_train.GroupedProduct`). They keep the exact modules' `tp` and
+`mlp` as submodules (so the state dict, its keys and a checkpoint are unchanged) and add only non-persistent tables
+and index buffers, built once from the current weights in float64. The exact path stays the default and the reference; the fast one is for inference only (the tables
 do not follow the weights while training).
 """
 
 import torch
 
 from trajcast_dist.model import cpu_kernel as fused
-from trajcast_dist.model.fast_train import GroupedEdgeTensorProduct, GroupedVelocityTensorProduct, SplitLinear
-from trajcast_dist.model.grouped import GroupedChannelwiseTP
+from trajcast_dist.model.fast_train import GroupedProduct, SplitLinear
 from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct, VelocityTensorProduct
 from trajcast_dist.model.tabulate import RADIAL_POINTS, SPEED_POINTS, radial_weight_table, speed_weight_table
 
@@ -26,22 +25,12 @@ __all__ = ["TabulatedEdgeTensorProduct", "TabulatedVelocityTensorProduct", "use_
 CHUNK_EDGES = 512
 
 
-def _wrap(fast: torch.nn.Module, exact: torch.nn.Module) -> None:
-    """What both tabulated products share: the exact module's `tp` and `mlp` as submodules (same state dict),
-    its irreps, the grouped contraction, and the exact module itself for `use_exact`."""
-    torch.nn.Module.__init__(fast)
-    fast.tp, fast.mlp = exact.tp, exact.mlp
-    fast.irreps_in, fast.irreps_out = exact.irreps_in, exact.irreps_out
-    fast.grouped = GroupedChannelwiseTP(exact.tp)
-    fast.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
-
-
-class TabulatedEdgeTensorProduct(EdgeTensorProduct):
+class TabulatedEdgeTensorProduct(GroupedProduct):
     """Paper eq. 2 with w(r) interpolated from a table and the messages pooled block by block."""
 
     def __init__(self, exact: EdgeTensorProduct, radial, cutoff_A: float, radial_points: int = RADIAL_POINTS,
                  chunk_edges: int = CHUNK_EDGES, cpu_kernel: bool = True):
-        _wrap(self, exact)
+        super().__init__(exact)
         self.table = radial_weight_table(radial, exact.mlp, cutoff_A, radial_points,
                                          columns=self.grouped.weight_columns)
         self.chunk_edges = int(chunk_edges)
@@ -67,12 +56,12 @@ class TabulatedEdgeTensorProduct(EdgeTensorProduct):
                 and fused.edge_kernel() is not None)
 
 
-class TabulatedVelocityTensorProduct(VelocityTensorProduct):
+class TabulatedVelocityTensorProduct(GroupedProduct):
     """Paper eq. 3 with w(|v|, Z) interpolated from one table per species."""
 
     def __init__(self, exact: VelocityTensorProduct, velocity_embedding, num_species: int,
                  speed_points: int = SPEED_POINTS):
-        _wrap(self, exact)
+        super().__init__(exact)
         self.table = speed_weight_table(velocity_embedding, exact.mlp, num_species, speed_points,
                                         columns=self.grouped.weight_columns)
 
@@ -98,12 +87,10 @@ def use_fast_inference(model, radial_points: int = RADIAL_POINTS, speed_points: 
 
 def use_exact(model):
     """Back to the exact (reference) path from either fast path; returns `model`."""
-    swapped = (TabulatedEdgeTensorProduct, TabulatedVelocityTensorProduct, GroupedEdgeTensorProduct,
-               GroupedVelocityTensorProduct)
     for layer in model.layers:
-        if isinstance(layer.edge_tp, swapped):
+        if isinstance(layer.edge_tp, GroupedProduct):
             layer.edge_tp = layer.edge_tp.exact[0]
-        if isinstance(layer.velocity_tp, swapped):
+        if isinstance(layer.velocity_tp, GroupedProduct):
             layer.velocity_tp = layer.velocity_tp.exact[0]
         if isinstance(layer.linear_message, SplitLinear):
             layer.linear_message, layer.linear_update = layer.linear_message.exact[0], layer.linear_update.exact[0]

@@ -23,13 +23,15 @@ from trajcast_dist.model import cpu_kernel as fused
 from trajcast_dist.model.grouped import GroupedChannelwiseTP
 from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct
 
-__all__ = ["GroupedEdgeTensorProduct", "GroupedVelocityTensorProduct", "SplitLinear", "use_fast_training",
+__all__ = ["GroupedProduct", "GroupedEdgeTensorProduct", "GroupedVelocityTensorProduct", "SplitLinear",
+           "use_fast_training",
            "uses_fast_training"]
 
 
-class _GroupedProduct(nn.Module):
-    """What both products take from the exact module: its `tp` and `mlp` (same parameters and state dict), its
-    irreps, the grouped contraction, and the exact module itself for `use_exact`."""
+class GroupedProduct(nn.Module):
+    """What every swapped-in product (fast training and fast inference) takes from the exact module: its `tp` and
+    `mlp` (same parameters and state dict), its irreps, the grouped contraction, and the exact module itself for
+    `use_exact`."""
 
     def __init__(self, exact: nn.Module):
         super().__init__()
@@ -39,7 +41,7 @@ class _GroupedProduct(nn.Module):
         self.exact = [exact]  # a list keeps it out of the module tree (and the state dict)
 
 
-class GroupedEdgeTensorProduct(_GroupedProduct):
+class GroupedEdgeTensorProduct(GroupedProduct):
     """Paper eq. 2 pooled onto receivers: Σ_j MLP_e(R(r_ij)) ⊙ (h_j ⊗ Y(r̂_ij)); same weights as `exact`."""
 
     def __init__(self, exact: EdgeTensorProduct, cpu_kernel: bool = True):
@@ -65,7 +67,7 @@ class GroupedEdgeTensorProduct(_GroupedProduct):
                 and fused.edge_kernel() is not None)
 
 
-class GroupedVelocityTensorProduct(_GroupedProduct):
+class GroupedVelocityTensorProduct(GroupedProduct):
     """Paper eq. 3: m_i ⊗ Y(v̂_i) with weights MLP_v(R(v_i, Z_i)); same weights as `exact`."""
 
     def forward(self, m, velocity_sh, velocity_embedding, edges: EdgeInputs | None = None):
