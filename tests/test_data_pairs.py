@@ -40,7 +40,7 @@ def test_displacements_are_unwrapped_across_periodic_boundaries(tmp_path):
                       progress=False)
     store = PairStore(out)
     assert store.n_frames("train") == 40 - 3
-    for frame in store.iter_frames("train"):
+    for frame in store.read_frames("train", 0, store.n_frames("train")):
         np.testing.assert_allclose(frame["target_displacement"], velocity * 3.0, atol=1e-7)
         np.testing.assert_allclose(frame["target_velocity"], velocity, atol=1e-7)  # extxyz keeps 8 decimals
     wrapped = ase.io.read(tmp_path / "a.xyz", ":")
@@ -96,30 +96,35 @@ def _within(atoms, cutoff):
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
-@pytest.mark.parametrize("shuffle_seed", [None, 7])
-def test_ranks_cover_every_frame_exactly_once(tmp_path, world_size, shuffle_seed):
+def test_ranks_cover_every_frame_exactly_once(tmp_path, world_size):
+    """Validation/test frames: each exactly once over the ranks (`rank_frames`)."""
+    from trajcast_dist.training.sampler import rank_frames
+
     write_trajectory(tmp_path / "a.xyz", n_frames=41, n_atoms=4)
-    out = build_pairs([tmp_path / "a.xyz"], 1.0, tmp_path / "s.zarr", split={"train": 1.0}, shard_frames=6,
-                      progress=False)
-    store = PairStore(out)  # 40 frames in shards of 6: 7 shards, the last one short
-    seen = []
-    counts = []
-    for rank in range(world_size):
-        frames = [f["index"] for f in store.iter_frames("train", rank, world_size, shuffle_seed, epoch=3)]
-        assert len(frames) == store.n_frames_for_rank("train", rank, world_size, shuffle_seed, epoch=3)
-        seen += frames
-        counts.append(len(frames))
+    store = PairStore(build_pairs([tmp_path / "a.xyz"], 1.0, tmp_path / "s.zarr", split={"train": 1.0},
+                                  shard_frames=6, progress=False))  # 40 frames in shards of 6, the last one short
+    seen = [f["index"] for rank in range(world_size) for f in rank_frames(store, "train", rank, world_size)]
     assert sorted(seen) == list(range(40))
-    assert max(counts) - min(counts) <= store.shard_frames
 
 
-def test_shuffle_changes_with_epoch_and_is_reproducible(tmp_path):
+def test_global_batches_do_not_depend_on_ranks_and_change_with_epoch(tmp_path):
+    """Training frames: the frames of global batch k are the same on 1 and 2 ranks, none repeats in an epoch,
+    and the order is reproducible and changes with the epoch (`GlobalBatchSampler`)."""
+    from trajcast_dist.training.sampler import GlobalBatchSampler
+
     write_trajectory(tmp_path / "a.xyz", n_frames=41, n_atoms=4)
     store = PairStore(build_pairs([tmp_path / "a.xyz"], 1.0, tmp_path / "s.zarr", split={"train": 1.0},
                                   shard_frames=6, progress=False))
-    order = lambda epoch: [f["index"] for f in store.iter_frames("train", 0, 1, shuffle_seed=1, epoch=epoch)]
-    assert order(0) == order(0)
-    assert order(0) != order(1)
+
+    def epoch(world_size, number):
+        ranks = [GlobalBatchSampler(store, "train", 4, r, world_size, seed=1).batches(number) for r in range(world_size)]
+        return [sorted(f["index"] for _, frames in steps for f in frames) for steps in zip(*ranks)]
+
+    one = epoch(1, 3)
+    assert one == epoch(2, 3) == epoch(1, 3)
+    flat = [i for batch in one for i in batch]
+    assert len(flat) == len(set(flat)) > 4 and all(len(batch) == 4 for batch in one)
+    assert one != epoch(1, 4)
 
 
 def test_round_trip_extxyz_to_zarr_to_frames(tmp_path):
@@ -144,7 +149,7 @@ def test_variable_atom_counts_across_trajectories(tmp_path):
     write_trajectory(tmp_path / "b.xyz", n_frames=6, n_atoms=9, seed=3)
     store = PairStore(build_pairs([tmp_path / "a.xyz", tmp_path / "b.xyz"], 1.0, tmp_path / "s.zarr",
                                   split={"train": 1.0}, progress=False))
-    sizes = {len(f["species"]) for f in store.iter_frames("train")}
+    sizes = {len(f["species"]) for f in store.read_frames("train", 0, store.n_frames("train"))}
     assert sizes == {5, 9}
 
 

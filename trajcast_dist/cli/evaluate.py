@@ -38,11 +38,8 @@ def run(args) -> int:
     if not args.exact:
         model.use_fast_inference()
     store = PairStore(args.store)
-    if args.split not in store.splits:
-        raise UserError(f"{args.store} has no split {args.split!r}; it has {', '.join(store.splits)}")
-    if abs(float(store.attrs["dt_fs"]) - model.dt_fs) > 1e-9:
-        raise UserError(f"{args.store} pairs are Δt = {store.attrs['dt_fs']} fs apart but the model forecasts "
-                        f"{model.dt_fs} fs; evaluate on a store built with --dt {model.dt_fs}")
+    store.check_split(args.split)
+    store.check_dt(model.dt_fs)
     rms = (model.config.displacement_rms_A, model.config.velocity_rms_A_per_fs)
     summary = evaluate(model, store, args.split, Local(), args.batch_size, rms,
                        max_frames=args.max_frames).summary()

@@ -10,21 +10,12 @@ Layout (DESIGN §6). One group per split (`train/`, `val/`, `test/`), each with 
 
 Frames of different sizes are padded to the largest; `n_atoms` says how many rows are real. Every array is
 chunked up to 4 frames per chunk (cheap random access; one-frame chunks made reading 4× slower from per-chunk
-overhead) and sharded `shard_frames` frames per shard (one file per shard, so each rank reads whole files). Root attributes: `species`, `dt_fs`, `cutoff_A`, `units`,
+overhead) and sharded `shard_frames` frames per shard (one file per shard, so each rank reads whole files).
+Root attributes: `species`, `dt_fs`, `cutoff_A`, `units`,
 `statistics` (training split only), `splits`, `shard_frames`, `provenance`.
 
-Reading, e.g. in a DDP data loader:
-
-    store = PairStore("water_dt5.zarr")
-    store.attrs["statistics"]["displacement_rms_A"]
-    for frame in store.iter_frames("train", rank, world_size, shuffle_seed=0, epoch=epoch):
-        frame["positions"], frame["target_velocity"], ...   # numpy arrays for one frame
-
-`iter_frames` deals shards round-robin to ranks (after a seeded shuffle of the shard order when
-`shuffle_seed` is given, the same on every rank): every frame goes to exactly one rank, and rank frame counts
-differ by at most one shard (`n_frames_for_rank` gives each count, e.g. to truncate to the minimum for equal
-steps per rank). Frames within a shard are shuffled too. Only one shard is held in memory at a time.
-`frame(split, index)` reads a single frame.
+Reading: `read_frames(split, start, stop)` (one read per block of frames) and `frame(split, index)`, as dicts
+of numpy arrays. Which rank reads which blocks is the trainer's business (`training/sampler.py`).
 """
 
 from __future__ import annotations
@@ -66,6 +57,15 @@ class PairStore:
     def splits(self) -> list[str]:
         return sorted(self._root.group_keys())
 
+    def check_split(self, split: str) -> None:
+        self._group(split)
+
+    def check_dt(self, dt_fs: float) -> None:
+        """A model forecasting Δt must be measured on pairs Δt apart."""
+        if abs(float(self.attrs["dt_fs"]) - dt_fs) > 1e-9:
+            raise UserError(f"{self.path} pairs are Δt = {self.attrs['dt_fs']} fs apart but the model forecasts "
+                            f"{dt_fs} fs; use a store built with --dt {dt_fs}")
+
     def n_frames(self, split: str) -> int:
         return int(self._group(split)["n_atoms"].shape[0])
 
@@ -73,31 +73,6 @@ class PairStore:
         """(start, stop) frame ranges of the split's shards, in storage order."""
         n = self.n_frames(split)
         return [(s, min(s + self.shard_frames, n)) for s in range(0, n, self.shard_frames)]
-
-    def rank_shards(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None,
-                    epoch: int = 0) -> list[tuple[int, int]]:
-        """The shards rank `rank` of `world_size` reads this epoch (round-robin over the shard order)."""
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside world size {world_size}")
-        shards = self.shards(split)
-        if shuffle_seed is not None:
-            order = np.random.default_rng([int(shuffle_seed), int(epoch)]).permutation(len(shards))
-            shards = [shards[i] for i in order]
-        return shards[rank::world_size]
-
-    def n_frames_for_rank(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None,
-                          epoch: int = 0) -> int:
-        return sum(b - a for a, b in self.rank_shards(split, rank, world_size, shuffle_seed, epoch))
-
-    def iter_frames(self, split: str, rank: int = 0, world_size: int = 1, shuffle_seed=None, epoch: int = 0):
-        """Yield this rank's frames as dicts of numpy arrays (FRAME_KEYS plus `index`), one shard in memory."""
-        for start, stop in self.rank_shards(split, rank, world_size, shuffle_seed, epoch):
-            block = self._read(split, slice(start, stop))
-            order = np.arange(stop - start)
-            if shuffle_seed is not None:
-                order = np.random.default_rng([int(shuffle_seed), int(epoch), start]).permutation(order)
-            for i in order:
-                yield _frame_from_block(block, int(i), start + int(i))
 
     def frame(self, split: str, index: int) -> dict:
         n = self.n_frames(split)
