@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -207,3 +208,41 @@ def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp
     assert train_main([*base, "--out", str(tmp_path / "bad"), "--init-from", str(tmp_path / "none.pt"),
                        "--check"]) == 2
     assert "none.pt not found" in capsys.readouterr().err
+
+
+def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, store, tmp_path, capsys):
+    """`model calibrate` measures ⟨|v̂′|²⟩/⟨|v′|²⟩ per element on a split and stores gains that bring it to 1; the
+    weights stay as they were, forecast says it runs with them, and a restart of the uncalibrated model does not
+    continue with the calibrated one."""
+    import ase.io
+
+    from trajcast_dist.data.store import PairStore
+    from trajcast_dist.io.checkpoint import load_model
+    from trajcast_dist.structures import water_box
+    from trajcast_dist.training.calibration import kinetic_ratios
+
+    model_path, calibrated = trained[1] / "model.pt", tmp_path / "calibrated.pt"
+    assert main(["model", "calibrate", str(model_path), str(store), "--split", "val", "--out", str(calibrated)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^H +\d\.\d{5} ± \d\.\d{5} +gain \d\.\d{5}$", out, re.M) and re.search(r"^O +\d", out, re.M)
+    before, meta = load_model(model_path)
+    after, cal_meta = load_model(calibrated)
+    assert cal_meta["weights_sha256"] == meta["weights_sha256"] and "velocity_gain" not in after.state_dict()
+    raw = kinetic_ratios(before, PairStore(store), "val")
+    fixed = kinetic_ratios(after, PairStore(store), "val")
+    assert all(abs(r.ratio - 1) > 1e-3 for r in raw.values())  # the check below is not trivially met
+    assert after.velocity_gain.tolist() == pytest.approx([raw[1].gain, raw[8].gain], rel=1e-8)  # fast path measured
+    assert all(r.ratio == pytest.approx(1, abs=2e-3) for r in fixed.values()), {z: r.ratio for z, r in fixed.items()}
+    assert "gain        H×" in (main(["model", "info", str(calibrated)]), capsys.readouterr().out)[1]
+
+    ase.io.write(tmp_path / "start.xyz", water_box(2, 12.4172 / 2, seed=3))
+    run = ["--steps", "1", "--quiet", "--threads", "1"]
+    assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(calibrated), "--output",
+                 str(tmp_path / "a.xyz"), *run]) == 0
+    assert "velocity gain H×" in capsys.readouterr().out
+    assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(model_path), "--output",
+                 str(tmp_path / "b.xyz"), *run]) == 0
+    capsys.readouterr()
+    assert main(["forecast", "--restart", str(tmp_path / "b.xyz.restart.npz"), "--model", str(calibrated),
+                 "--output", str(tmp_path / "c.xyz"), *run]) == 2
+    assert "differs in velocity_gain" in capsys.readouterr().err

@@ -127,8 +127,13 @@ def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, lo
 
 
 def header_line(n_atoms: int, model, settings: ForecastSettings, device, processes: str) -> str:
+    from ase.data import chemical_symbols
+
+    gains = model.velocity_gain.tolist()
+    calibration = "" if all(g == 1.0 for g in gains) else ", velocity gain " + " ".join(
+        f"{chemical_symbols[z]}×{g:.5f}" for z, g in zip(model.species, gains))
     return (f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {settings.describe()}, "
-            f"{settings.dtype}, device={device}, path {_inference_path(model, device)}, {processes}")
+            f"{settings.dtype}, device={device}, path {_inference_path(model, device)}{calibration}, {processes}")
 
 
 def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: bool = False):
@@ -146,8 +151,6 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
                   file=sys.stderr, flush=True)
         cpu_kernel.edge_kernel()  # now, before any frame is written: a run killed mid-load leaves a build lock
     return (model.use_fast_inference() if fast else model), model_record(path, meta)
-
-
 
 
 def _outputs(job: ForecastJob) -> tuple[Path, Path]:

@@ -1,6 +1,6 @@
-"""`trajcast-dist model init|import|thermostat|info|list`: make a freshly initialised model, import one trained
-with the reference implementation (IBM/trajcast), name the thermostat a model was validated with, inspect a model
-file, list shipped ones."""
+"""`trajcast-dist model init|import|thermostat|calibrate|info|list`: make a freshly initialised model, import one
+trained with the reference implementation (IBM/trajcast), name the thermostat a model was validated with, calibrate
+its velocities' mean square on held-out pairs, inspect a model file, list shipped ones."""
 
 import torch
 from ase.data import atomic_numbers, chemical_symbols
@@ -37,13 +37,23 @@ def add_arguments(parser) -> None:
     thermo.add_argument("--tau", type=float, required=True, help="relaxation time in fs")
     thermo.add_argument("--out", required=True, help="model file to write (.pt)")
     thermo.add_argument("--overwrite", action="store_true")
+    calib = sub.add_parser("calibrate", help="write a copy of a model whose predicted velocities are scaled per "
+                                             "element so their mean square matches the MD's on held-out pairs")
+    calib.add_argument("model", help="model file")
+    calib.add_argument("store", help="pair store (.zarr) from `trajcast-dist data pairs`, at the model's Δt")
+    calib.add_argument("--split", default="val", help="split to measure on (default val)")
+    calib.add_argument("--max-frames", type=int, help="measure on the first N pairs only (default: all; nearby "
+                                                       "pairs are correlated, so a few hundred give a biased ratio)")
+    calib.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    calib.add_argument("--out", required=True, help="model file to write (.pt)")
+    calib.add_argument("--overwrite", action="store_true")
     info = sub.add_parser("info", help="species, cutoff, Δt, dtype and weight count of a model file")
     info.add_argument("model", nargs="?", help="model file (default: the shipped default)")
     sub.add_parser("list", help="models shipped with the package")
 
 
 def run(args) -> int:
-    return {"init": _init, "import": _import, "thermostat": _thermostat, "info": _info,
+    return {"init": _init, "import": _import, "thermostat": _thermostat, "calibrate": _calibrate, "info": _info,
             "list": _list}[args.action](args)
 
 
@@ -104,6 +114,32 @@ def _thermostat(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    from trajcast_dist.data.store import PairStore
+    from trajcast_dist.io.atomic import check_writable
+    from trajcast_dist.io.checkpoint import copy_with_metadata, load_model
+    from trajcast_dist.training.calibration import kinetic_ratios
+
+    check_writable(args.out, args.overwrite, "model file")
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise UserError(f"--max-frames {args.max_frames} must be > 0")
+    model, meta = load_model(args.model, dtype=getattr(torch, args.dtype))
+    store = PairStore(args.store)
+    store.check_split(args.split)
+    store.check_dt(model.dt_fs)
+    model.set_velocity_gain(None)  # measure the network itself, whatever gain the file had
+    ratios = kinetic_ratios(model.use_fast_inference(), store, args.split, max_frames=args.max_frames)
+    print(f"# {args.model} on {args.store} split {args.split!r}, {args.max_frames or 'all'} pairs: "
+          "⟨|v̂′|²⟩ / ⟨|v′|²⟩ per element (± standard error over frames)")
+    for z, r in ratios.items():
+        print(f"{chemical_symbols[z]:<3} {r.ratio:.5f} ± {r.error:.5f}   gain {r.gain:.5f}")
+    copy_with_metadata(args.model, args.out, {
+        "velocity_gain": {str(z): r.gain for z, r in ratios.items()},
+        "velocity_gain_source": {"store": str(args.store), "split": args.split, "max_frames": args.max_frames}})
+    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step)")
+    return 0
+
+
 def _info(args) -> int:
     from trajcast_dist.io.checkpoint import read_metadata
     from trajcast_dist.pretrained import default_model_path
@@ -120,6 +156,9 @@ def _info(args) -> int:
     print(f"layers      {config['num_layers']} × {config['hidden_irreps']}")
     print(f"periodic    {config['periodic']}")
     print(f"trained     {meta.get('trained', False)}")
+    if meta.get("velocity_gain"):
+        print("gain        " + " ".join(f"{chemical_symbols[int(z)]}×{g:.5f}" for z, g in meta["velocity_gain"].items())
+              + " (predicted velocities, `model calibrate`)")
     if meta.get("thermostat"):
         print(f"thermostat  {meta['thermostat']['name']} τ={meta['thermostat']['tau_fs']:g} fs (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():

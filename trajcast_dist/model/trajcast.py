@@ -82,6 +82,9 @@ class TrajCast(nn.Module):
                                species_rms)
         self.conservation = Conservation.from_config(config)
         self.register_buffer("atomic_numbers", torch.tensor(self.species, dtype=torch.long))
+        # Per-element factor on the predicted velocity, 1 unless the model file names one (`model calibrate`,
+        # training/calibration.py); not a weight: training leaves it at 1 and model files keep it in metadata.
+        self.register_buffer("velocity_gain", torch.ones(num_species), persistent=False)
 
     @property
     def cutoff_A(self) -> float:
@@ -90,6 +93,14 @@ class TrajCast(nn.Module):
     @property
     def dt_fs(self) -> float:
         return self.config.dt_fs
+
+    def set_velocity_gain(self, gains: dict | None) -> None:
+        """Per-element velocity factors {atomic number: gain} (missing elements 1); None resets all to 1."""
+        gains = {int(z): float(g) for z, g in (gains or {}).items()}
+        unknown = sorted(set(gains) - set(self.species))
+        if unknown or any(not np.isfinite(g) or g <= 0 for g in gains.values()):
+            raise UserError(f"velocity gains {gains} must be finite, > 0 and for the model's elements {self.species}")
+        self.velocity_gain.copy_(torch.tensor([gains.get(z, 1.0) for z in self.species], dtype=torch.float64))
 
     def species_index(self, atomic_numbers, where: str = "structure") -> np.ndarray:
         """Map atomic numbers to rows of the one-hot embedding; unknown elements are a UserError."""
@@ -130,6 +141,7 @@ class TrajCast(nn.Module):
         if self.config.baseline == "ballistic":  # the network predicts what free flight over Δt does not give
             velocity_in = graph.velocities[owned]
             displacement, velocity = displacement + velocity_in * self.config.dt_fs, velocity + velocity_in
+        velocity = velocity * self.velocity_gain[graph.species[owned]].unsqueeze(-1)
         return self.conservation(displacement, velocity, graph.positions[owned], graph.velocities[owned],
                                  graph.masses[owned], graph.batch[owned], graph.n_graphs, reducer)
 
