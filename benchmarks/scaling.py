@@ -64,7 +64,7 @@ def worker(rep, steps, config_name):
 
     model = _model(config_name)
     state = _state(rep, model)
-    settings = make_step_settings(model, state, ForecastSettings())
+    settings = make_step_settings(model, state.n_atoms, state.periodic, ForecastSettings())
     rng = np.random.default_rng(0)
     if world_size() == 1:
         from trajcast_dist.dynamics.rollout import SerialDriver
@@ -77,10 +77,13 @@ def worker(rep, steps, config_name):
         return
     from mpi4py import MPI
 
+    from trajcast_dist.io.blocks import frame_header, state_blocks
     from trajcast_dist.parallel.driver import DistributedDriver
 
     world = MPI.COMM_WORLD
-    driver = DistributedDriver.from_state(model, state if world.rank == 0 else None, settings, rng, world)
+    main = world.rank == 0
+    driver = DistributedDriver.from_blocks(model, world.bcast(frame_header(state) if main else None, root=0),
+                                           state_blocks(state) if main else None, settings, rng, world)
     del state
     driver.step()
     driver.comm.reset_traffic()
@@ -113,7 +116,8 @@ def halo(reps, cutoff_A, width, repeats):
 
     from trajcast_dist.parallel.comm import Comm
     from trajcast_dist.parallel.domain import Domain
-    from trajcast_dist.parallel.scatter import scatter_state
+    from trajcast_dist.io.blocks import state_blocks
+    from trajcast_dist.parallel.scatter import scatter_blocks
 
     torch.set_num_threads(1)
     world = MPI.COMM_WORLD
@@ -129,7 +133,8 @@ def halo(reps, cutoff_A, width, repeats):
         cell = world.bcast(None if state is None else state.cell, root=0)
         domain = Domain.create(cell, True, world.size, cutoff_A)
         comm = Comm(domain, world)
-        local = scatter_state(world, domain, state)
+        n_atoms = world.bcast(None if state is None else state.n_atoms, root=0)
+        local = scatter_blocks(world, domain, None if state is None else state_blocks(state), n_atoms)
         rows = comm.borders(local)
         h = torch.zeros((len(rows), width), dtype=torch.float64)
         comm.reset_traffic()

@@ -49,11 +49,23 @@ def _state(cases, name):
                        numbers=cases[f"{name}/numbers"], cell=cases[f"{name}/cell"], pbc=np.ones(3, bool))
 
 
+def _scatter(model, state, settings, rng, world):
+    """A distributed driver of the `state` every rank built (rank 0's copy is the one scattered)."""
+    from trajcast_dist.forecast import make_step_settings
+    from trajcast_dist.io.blocks import frame_header, state_blocks
+    from trajcast_dist.parallel.driver import DistributedDriver
+
+    main = world.rank == 0
+    return DistributedDriver.from_blocks(model, world.bcast(frame_header(state) if main else None, root=0),
+                                         state_blocks(state) if main else None,
+                                         make_step_settings(model, state.n_atoms, state.periodic, settings), rng,
+                                         world)
+
+
 def trajectory(cases_path, model_path, steps, out_path):
     from mpi4py import MPI
 
-    from trajcast_dist.forecast import ForecastSettings, make_step_settings
-    from trajcast_dist.parallel.driver import DistributedDriver
+    from trajcast_dist.forecast import ForecastSettings
 
     from helpers import gather
 
@@ -66,8 +78,7 @@ def trajectory(cases_path, model_path, steps, out_path):
         state = _state(cases, name)
         settings = ForecastSettings(seed=7)
         rng = np.random.default_rng(settings.seed)
-        driver = DistributedDriver.from_state(model, state if world.rank == 0 else None,
-                                              make_step_settings(model, state, settings), rng, world)
+        driver = _scatter(model, state, settings, rng, world)
         positions, velocities, ghosts, expected, migrated, seam = [], [], [], [], [], []
         before = gather(driver)
         for _ in range(steps):
@@ -98,8 +109,8 @@ def trajectory(cases_path, model_path, steps, out_path):
 def fault(model_path, cases_path):
     from mpi4py import MPI
 
-    from trajcast_dist.forecast import ForecastSettings, make_step_settings
-    from trajcast_dist.parallel.driver import DistributedDriver, guarded
+    from trajcast_dist.forecast import ForecastSettings
+    from trajcast_dist.parallel.driver import guarded
 
     world = MPI.COMM_WORLD
     model = _load(model_path)
@@ -108,9 +119,7 @@ def fault(model_path, cases_path):
     settings = ForecastSettings()
 
     def run():
-        driver = DistributedDriver.from_state(model, state if world.rank == 0 else None,
-                                              make_step_settings(model, state, settings),
-                                              np.random.default_rng(0), world)
+        driver = _scatter(model, state, settings, np.random.default_rng(0), world)
         sync = driver.comm.sync
 
         def failing_sync(h, layer):

@@ -117,7 +117,8 @@ def test_global_batches_do_not_depend_on_ranks_and_change_with_epoch(tmp_path):
                                   shard_frames=6, progress=False))
 
     def epoch(world_size, number):
-        ranks = [GlobalBatchSampler(store, "train", 4, r, world_size, seed=1).batches(number) for r in range(world_size)]
+        ranks = [GlobalBatchSampler(store, "train", 4, r, world_size, seed=1).batches(number)
+                 for r in range(world_size)]
         return [sorted(f["index"] for _, frames in steps for f in frames) for steps in zip(*ranks)]
 
     one = epoch(1, 3)

@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.step import Instability
 from trajcast_dist.dynamics.thermostat import CSVR, Langevin, degrees_of_freedom, hashed_normals, kinetic_energy
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann
-from trajcast_dist.forecast import ForecastSettings, forecast, initial_state, make_step_settings, run_forecast
+from trajcast_dist.forecast import ForecastSettings, forecast, initial_state, run_forecast, serial_driver
 from trajcast_dist.reduce import LocalReducer
 
 
@@ -109,17 +108,15 @@ def test_restart_continues_bit_identically(tiny_model, water, tmp_path, thermost
     settings = ForecastSettings(seed=5, stride=3, thermostat=thermostat)
     rng = np.random.default_rng(settings.seed)
     state = initial_state(water, tiny_model, settings, rng)
-    straight = run_forecast(SerialDriver(tiny_model, state, make_step_settings(tiny_model, state, settings), rng),
-                            6, settings)
+    straight = run_forecast(serial_driver(tiny_model, state, settings, rng), 6, settings)
     rng = np.random.default_rng(settings.seed)
     state = initial_state(water, tiny_model, settings, rng)
-    run_forecast(SerialDriver(tiny_model, state, make_step_settings(tiny_model, state, settings), rng), 3, settings,
+    run_forecast(serial_driver(tiny_model, state, settings, rng), 3, settings,
                  restart_path=tmp_path / "r.npz")
     state, rng_state, _ = load_restart(tmp_path / "r.npz")
     rng = np.random.default_rng()
     rng.bit_generator.state = rng_state
-    resumed = run_forecast(SerialDriver(tiny_model, state, make_step_settings(tiny_model, state, settings), rng), 3,
-                           settings)
+    resumed = run_forecast(serial_driver(tiny_model, state, settings, rng), 3, settings)
     assert resumed.step == straight.step == 6
     assert np.array_equal(resumed.positions, straight.positions)
     assert np.array_equal(resumed.velocities, straight.velocities)

@@ -54,14 +54,12 @@ def _cases():
 
 
 def _serial(model, cases, name):
-    from trajcast_dist.dynamics.rollout import SerialDriver
-    from trajcast_dist.forecast import ForecastSettings, make_step_settings
+    from trajcast_dist.forecast import ForecastSettings, serial_driver
     from mpi_worker import _state
 
     state = _state(cases, name)
     settings = ForecastSettings(seed=7)
-    driver = SerialDriver(model, state, make_step_settings(model, state, settings),
-                          np.random.default_rng(settings.seed))
+    driver = serial_driver(model, state, settings, np.random.default_rng(settings.seed))
     positions, velocities = [], []
     for _ in range(STEPS):
         driver.step()

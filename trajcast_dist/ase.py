@@ -23,10 +23,9 @@ import numpy as np
 from ase.md.md import MolecularDynamics
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import SerialDriver
 from trajcast_dist.dynamics.thermostat import add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.errors import UserError
-from trajcast_dist.forecast import (ForecastSettings, initial_state, make_step_settings, named_thermostat,
+from trajcast_dist.forecast import (ForecastSettings, initial_state, named_thermostat, serial_driver,
                                    resolve_settings)
 from trajcast_dist.runtime import DTYPES
 
@@ -63,8 +62,7 @@ class TrajCastDynamics(MolecularDynamics):
         # Before MolecularDynamics.__init__, which gives momenta-less atoms zero momenta: they need Maxwell–Boltzmann.
         state = initial_state(atoms, model, settings, rng, where="atoms")
         device = next(model.parameters()).device
-        self.driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng,
-                                   DTYPES[settings.dtype], device)
+        self.driver = serial_driver(model, state, settings, rng, device)
         super().__init__(atoms, timestep=model.dt_fs * ase.units.fs, trajectory=trajectory, logfile=None,
                          loginterval=loginterval, **kwargs)
         self._push()

@@ -68,8 +68,7 @@ def water_system(n_atoms: int):
 def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> BenchResult:
     """Build a random-weight model for `case`, run `warmup` then `steps` forecast steps, time the latter."""
     from trajcast_dist.config import load_config
-    from trajcast_dist.dynamics.rollout import SerialDriver
-    from trajcast_dist.forecast import ForecastSettings, initial_state, make_step_settings
+    from trajcast_dist.forecast import ForecastSettings, initial_state, serial_driver
     from trajcast_dist.runtime import DTYPES
     from trajcast_dist.graph.graph import neighbor_pairs
     from trajcast_dist.model import TrajCast
@@ -85,7 +84,7 @@ def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> Ben
     settings = ForecastSettings(dtype=case.dtype, seed=seed)
     rng = np.random.default_rng(seed)
     state = initial_state(atoms, model, settings, rng)
-    driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, dtype, device)
+    driver = serial_driver(model, state, settings, rng, device)
     edges = len(neighbor_pairs(state.positions, state.cell, state.pbc, model.cutoff_A)[0])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

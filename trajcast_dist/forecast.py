@@ -26,7 +26,7 @@ from trajcast_dist.progress import progress_bar
 from trajcast_dist.runtime import DTYPES
 
 __all__ = ["ForecastSettings", "resolve_settings", "named_thermostat", "forecast", "initial_state", "run_forecast",
-           "model_path", "append_options"]
+           "serial_driver", "make_step_settings", "model_path", "append_options"]
 
 
 @dataclass
@@ -96,7 +96,7 @@ def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Gener
     """State from a structure: its velocities if it has them, else Maxwell–Boltzmann at T; net momentum zeroed
     (the conservation layer keeps the input momentum, so a drifting start would drift forever)."""
     state = state_from_atoms(atoms, where)
-    check_compatible(model, state, where)
+    check_compatible(model, state.numbers, state.pbc, where)
     check_overlaps(state.positions, state.numbers, state.ids, state.cell, state.pbc, where)
     masses = units.masses_amu(state.numbers)
     if has_velocities(atoms):
@@ -116,13 +116,20 @@ def forecast(atoms, model, steps: int, settings: ForecastSettings | None = None,
     device = next(model.parameters()).device
     model = model.to(dtype)
     state = initial_state(atoms, model, settings, rng)
-    driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, dtype, device)
+    driver = serial_driver(model, state, settings, rng, device)
     final = run_forecast(driver, steps, settings, output=output, log=log, progress=progress)
     return state_to_atoms(final)
 
 
-def make_step_settings(model, state: SystemState, settings: ForecastSettings):
-    return step_settings(model, state.n_atoms, state.periodic, settings.temperature_K, settings.thermostat_tau_fs,
+def serial_driver(model, state: SystemState, settings: ForecastSettings, rng: np.random.Generator,
+                  device="cpu") -> SerialDriver:
+    """The one-process driver of `state` with `settings` (its dtype, thermostat, bounds)."""
+    return SerialDriver(model, state, make_step_settings(model, state.n_atoms, state.periodic, settings), rng,
+                        DTYPES[settings.dtype], device)
+
+
+def make_step_settings(model, n_atoms: int, periodic: bool, settings: ForecastSettings):
+    return step_settings(model, n_atoms, periodic, settings.temperature_K, settings.thermostat_tau_fs,
                          settings.max_temperature_factor, settings.thermostat, settings.seed)
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from trajcast_dist.errors import UserError
-from trajcast_dist.forecast import ForecastSettings, append_options, initial_state, make_step_settings, model_path, \
-    named_thermostat, resolve_settings, run_forecast
+from trajcast_dist.forecast import ForecastSettings, append_options, initial_state, model_path, named_thermostat, \
+    resolve_settings, run_forecast, serial_driver
 from trajcast_dist.io.restart import RestartReader
 from trajcast_dist.launch import world_size
 from trajcast_dist.runtime import DTYPES, resolve_device, set_threads
@@ -68,7 +68,6 @@ def run(job: ForecastJob) -> int:
 
 
 def run_serial(job: ForecastJob) -> int:
-    from trajcast_dist.dynamics.rollout import SerialDriver
     from trajcast_dist.io.restart import check_model, load_restart
     from trajcast_dist.io.structure import read_structure
 
@@ -82,8 +81,7 @@ def run_serial(job: ForecastJob) -> int:
     else:
         state = initial_state(read_structure(job.structure), model, settings, rng, where=str(job.structure))
     continuation = append_options(restart) if job.append else {}
-    driver = SerialDriver(model, state, make_step_settings(model, state, settings), rng, DTYPES[settings.dtype],
-                          device)
+    driver = serial_driver(model, state, settings, rng, device)
     log = lambda line: print(line, flush=True)  # noqa: E731
     log(header_line(state.n_atoms, model, settings, device, "1 process"))
     run_forecast(driver, job.steps, settings, output=setup.output, restart_path=setup.restart_out, log=log,

@@ -24,14 +24,15 @@ __all__ = ["Driver", "SerialDriver", "check_compatible", "check_overlaps", "step
 MIN_DISTANCE_A = 0.5
 
 
-def check_compatible(model, state: SystemState, where: str = "structure") -> np.ndarray:
+def check_compatible(model, numbers: np.ndarray, pbc: np.ndarray, where: str = "structure") -> np.ndarray:
     """Species index of every atom; errors for unknown elements or a periodic/non-periodic mismatch."""
-    if model.config.periodic and not state.pbc.all():
-        raise UserError(f"{where} is not periodic in all directions (pbc={state.pbc.tolist()}) but the model was "
+    pbc = np.asarray(pbc, dtype=bool)
+    if model.config.periodic and not pbc.all():
+        raise UserError(f"{where} is not periodic in all directions (pbc={pbc.tolist()}) but the model was "
                         "trained on periodic systems; give the structure a cell and pbc=True")
-    if not model.config.periodic and state.pbc.any():
+    if not model.config.periodic and pbc.any():
         raise UserError(f"{where} is periodic but the model was trained on an isolated molecule; set pbc=False")
-    return model.species_index(state.numbers, where)
+    return model.species_index(numbers, where)
 
 
 def check_overlaps(positions, numbers, ids, cell, pbc, where: str = "structure", n_owned: int | None = None) -> None:
@@ -92,7 +93,7 @@ class SerialDriver:
                  dtype=torch.float64, device="cpu"):
         self.model, self.state, self.settings, self.rng = model, state, settings, rng
         self.dtype, self.device = dtype, device
-        self.species = check_compatible(model, state)
+        self.species = check_compatible(model, state.numbers, state.pbc)
         self.masses = units.masses_amu(state.numbers)
 
     is_main = True

@@ -135,24 +135,15 @@ class RestartReader:
 
 
 def load_restart(path) -> tuple[SystemState, dict, dict]:
-    """Return (state, rng_state, settings): the whole state, for serial runs."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"restart file {path} not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            arrays = {k: data[k] for k in ("positions", "velocities", "numbers", "cell", "pbc", "image", "ids")}
-    except Exception:
-        raise UserError(f"{path} is not a trajcast-dist restart file") from None
-    if meta.get("format") != _FORMAT:
-        raise UserError(f"{path}: unsupported restart format {meta.get('format')!r}")
-    order = np.argsort(arrays["ids"], kind="stable")  # distributed runs may store atoms in rank order
-    state = SystemState(positions=arrays["positions"][order], velocities=arrays["velocities"][order],
-                        numbers=arrays["numbers"][order], cell=arrays["cell"], pbc=arrays["pbc"],
-                        image=arrays["image"][order], ids=arrays["ids"][order], step=int(meta["step"]),
-                        time_fs=float(meta["time_fs"]))
-    return state, meta["rng_state"], meta["settings"]
+    """Return (state, rng_state, settings): the whole state, for serial runs (the reader's blocks, in id order,
+    as distributed runs may store atoms in rank order)."""
+    reader = RestartReader(path)
+    header, blocks = reader.header(), list(reader.blocks())
+    rows = {name: np.concatenate([getattr(block, name) for block in blocks]) for name in _ATOM_ARRAYS}
+    order = np.argsort(rows["ids"], kind="stable")
+    state = SystemState(**{name: rows[name][order] for name in _ATOM_ARRAYS}, cell=header["cell"],
+                        pbc=header["pbc"], step=header["step"], time_fs=header["time_fs"])
+    return state, reader.rng_state, reader.settings
 
 
 def check_model(restart_path, stored: dict | None, record: dict) -> None:

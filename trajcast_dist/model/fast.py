@@ -6,8 +6,8 @@ torch implementation below is the fallback and the reference it is tested agains
 `use_fast_inference(model)` swaps each layer's edge and velocity tensor products for the versions below, after
 construction (as the fast training path does, `fast_train.GroupedProduct`). They keep the exact modules' `tp` and
 `mlp` as submodules (so the state dict, its keys and a checkpoint are unchanged) and add only non-persistent tables
-and index buffers, built once from the current weights in float64. The exact path stays the default and the reference; the fast one is for inference only (the tables
-do not follow the weights while training).
+and index buffers, built once from the current weights in float64. The exact path stays the default and the
+reference; the fast one is for inference only (the tables do not follow the weights while training).
 """
 
 import torch

@@ -20,7 +20,7 @@ import torch
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import check_overlaps
-from trajcast_dist.dynamics.state import SystemState, wrap_positions
+from trajcast_dist.dynamics.state import wrap_positions
 from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
@@ -30,7 +30,7 @@ from trajcast_dist.graph import build_graph
 from trajcast_dist.parallel.atoms import LocalAtoms
 from trajcast_dist.parallel.comm import Comm, MPIReducer
 from trajcast_dist.parallel.domain import Domain
-from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, scatter_blocks, scatter_state
+from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, scatter_blocks
 from trajcast_dist.runtime import DTYPES
 
 __all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
@@ -52,20 +52,6 @@ class DistributedDriver:
         self._steps_since_stats = 0
         self._max_ghost = 0
         self._stats = {}
-
-    @classmethod
-    def from_state(cls, model, state: SystemState | None, settings: StepSettings, rng, world=None,
-                   grid=None, dtype=torch.float64, device="cpu", cuda_aware: bool = False) -> "DistributedDriver":
-        """Scatter rank 0's `state` (None on other ranks) over all ranks of `world`."""
-        from mpi4py import MPI
-
-        world = world or MPI.COMM_WORLD
-        header = world.bcast(None if world.rank != 0 else _header(state), root=0)
-        domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A,
-                                                    grid))
-        atoms = scatter_state(world, domain, state)
-        return cls(model, atoms, header, domain, Comm(domain, world, device, cuda_aware), settings, rng, dtype,
-                   device)
 
     @classmethod
     def from_blocks(cls, model, header: dict, blocks, settings: StepSettings, rng, world, grid=None,
@@ -232,7 +218,7 @@ def _forecast(job, world) -> int:
     rng.bit_generator.state = world.bcast(rng.bit_generator.state if main else None, root=0)
     header = world.bcast(source.header if main else None, root=0)
     n_atoms, periodic = header["n_atoms"], bool(header["pbc"].any())
-    step = make_step_settings(model, _Sized(n_atoms, periodic), settings)
+    step = make_step_settings(model, n_atoms, periodic, settings)
     driver = DistributedDriver.from_blocks(model, header, source.blocks if main else None, step, rng, world,
                                            job.grid, DTYPES[settings.dtype], device, job.cuda_aware)
     driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
@@ -249,13 +235,6 @@ def _forecast(job, world) -> int:
     if log:
         log(f"# wrote {output} and {restart_out}")
     return 0
-
-
-class _Sized:
-    """What `make_step_settings` reads of a state (the count and periodicity), without the arrays."""
-
-    def __init__(self, n_atoms: int, periodic: bool):
-        self.n_atoms, self.periodic = n_atoms, periodic
 
 
 def _prepare_on_root(job, on_root: dict):
@@ -285,11 +264,6 @@ def _serial_ase() -> None:
     import ase.parallel
 
     ase.parallel.world = ase.parallel.DummyMPI()
-
-
-def _header(state: SystemState) -> dict:
-    return {"n_atoms": state.n_atoms, "cell": state.cell.copy(), "pbc": state.pbc.copy(), "step": state.step,
-            "time_fs": state.time_fs}
 
 
 def _interrupted(world):

@@ -7,24 +7,17 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from mpi4py import MPI
 
-from trajcast_dist.dynamics.state import SystemState, wrap_positions
+from trajcast_dist.dynamics.state import wrap_positions
 from trajcast_dist.errors import UserError
-from trajcast_dist.io.blocks import CHUNK_ATOMS, frame_header, state_blocks
+from trajcast_dist.io.blocks import CHUNK_ATOMS
 from trajcast_dist.parallel.atoms import ATOM_COLUMNS, LocalAtoms
 from trajcast_dist.parallel.domain import Domain
 
-__all__ = ["AgreedError", "CHUNK_ATOMS", "scatter_blocks", "scatter_state", "gather_atoms", "gather_blocks"]
+__all__ = ["AgreedError", "CHUNK_ATOMS", "scatter_blocks", "gather_atoms", "gather_blocks"]
 
 
 class AgreedError(UserError):
     """A user error that every rank raises at the same point (so all can stop without MPI_Abort)."""
-
-
-def scatter_state(world, domain: Domain, state: SystemState | None, chunk: int = CHUNK_ATOMS) -> LocalAtoms:
-    """Rank 0 holds `state` (None elsewhere); every rank returns the atoms it owns, positions wrapped."""
-    n_total = world.bcast(state.n_atoms if world.rank == 0 else None, root=0)
-    blocks = state_blocks(state, chunk) if world.rank == 0 else None
-    return scatter_blocks(world, domain, blocks, n_total, frame_header(state) if world.rank == 0 else None)
 
 
 def scatter_blocks(world, domain: Domain, blocks: Iterable | None, n_total: int, header: dict | None = None

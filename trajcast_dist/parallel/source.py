@@ -16,7 +16,6 @@ before any atom is read, so the domain can be built) and blocks of atoms, read a
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -60,14 +59,14 @@ def open_restart(restart, model, rng: np.random.Generator) -> InputSource:
 def _open_extxyz(path, model, settings, rng) -> InputSource:
     frame = open_extxyz(path)
     header, where = frame.header(), str(path)
-    check_compatible(model, SimpleNamespace(pbc=header["pbc"], numbers=np.zeros(0, dtype=np.int64)), where)
+    check_compatible(model, np.zeros(0, dtype=np.int64), header["pbc"], where)
     if frame.has_velocities:
         drift = _Drift()
         return InputSource(header, drift.tally(_checked(read_blocks(frame), model, header, where)), drift)
     if not header["pbc"].any():
         raise NotStreamable("isolated molecule: Maxwell–Boltzmann needs every position (angular momentum)")
     numbers = read_numbers(frame)
-    check_compatible(model, SimpleNamespace(pbc=header["pbc"], numbers=numbers), where)
+    check_compatible(model, numbers, header["pbc"], where)
     velocities = maxwell_boltzmann(units.masses_amu(numbers), settings.temperature_K, rng, True)
     del numbers
     return InputSource(header, _with_velocities(read_blocks(frame), velocities))
@@ -84,7 +83,7 @@ def _open_with_ase(path, model, settings, rng) -> InputSource:
 def _checked(blocks: Iterable, model, header: dict, where: str) -> Iterator:
     """Blocks after the model check of their elements (the same message as serial `check_compatible`)."""
     for block in blocks:
-        check_compatible(model, SimpleNamespace(pbc=header["pbc"], numbers=block.numbers), where)
+        check_compatible(model, block.numbers, header["pbc"], where)
         yield block
 
 
