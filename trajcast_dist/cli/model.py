@@ -47,6 +47,7 @@ def add_arguments(parser) -> None:
     calib.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     calib.add_argument("--out", required=True, help="model file to write (.pt)")
     calib.add_argument("--overwrite", action="store_true")
+    calib.add_argument("--quiet", action="store_true", help="no progress bar")
     info = sub.add_parser("info", help="species, cutoff, Δt, dtype and weight count of a model file")
     info.add_argument("model", nargs="?", help="model file (default: the shipped default)")
     sub.add_parser("list", help="models shipped with the package")
@@ -128,7 +129,8 @@ def _calibrate(args) -> int:
     store.check_split(args.split)
     store.check_dt(model.dt_fs)
     model.set_velocity_gain(None)  # measure the network itself, whatever gain the file had
-    ratios = kinetic_ratios(model.use_fast_inference(), store, args.split, max_frames=args.max_frames)
+    ratios = kinetic_ratios(model.use_fast_inference(), store, args.split, max_frames=args.max_frames,
+                            progress=not args.quiet)
     print(f"# {args.model} on {args.store} split {args.split!r}, {args.max_frames or 'all'} pairs: "
           "⟨|v̂′|²⟩ / ⟨|v′|²⟩ per element (± standard error over frames)")
     for z, r in ratios.items():

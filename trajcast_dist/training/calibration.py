@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from trajcast_dist.progress import progress_bar
 from trajcast_dist.training.batch import BatchMaker
 from trajcast_dist.training.sampler import rank_frames
 
@@ -35,7 +36,8 @@ class KineticRatio:
 
 
 @torch.no_grad()
-def kinetic_ratios(model, store, split: str, batch_size: int = 2, max_frames: int | None = None) -> dict:
+def kinetic_ratios(model, store, split: str, batch_size: int = 2, max_frames: int | None = None,
+                   progress: bool = False) -> dict:
     """{atomic number: KineticRatio} of `model` as it is (its gain included) on `split` of a pair store."""
     param = next(model.parameters())
     maker = BatchMaker(model.species_index, model.cutoff_A, param.dtype, param.device)
@@ -51,7 +53,9 @@ def kinetic_ratios(model, store, split: str, batch_size: int = 2, max_frames: in
         grouped.index_add_(1, graph.batch * n_species + graph.species, pair)
         sums.extend(grouped.reshape(2, graph.n_graphs, n_species).transpose(0, 1).cpu().numpy())
 
-    for frame in rank_frames(store, split, 0, 1, max_frames):
+    total = min(store.n_frames(split), max_frames or store.n_frames(split))
+    for frame in progress_bar(rank_frames(store, split, 0, 1, max_frames), total=total, desc="calibrate",
+                              unit="pair", enabled=progress):
         frames.append(frame)
         if len(frames) == batch_size:
             add(maker(frames))
