@@ -13,8 +13,8 @@ from trajcast_dist.dynamics.step import StepSettings, propagate
 from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import build_graph
-from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.graph.graph import neighbor_pairs
+from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.reduce import LocalReducer
 
 __all__ = ["Driver", "SerialDriver", "check_compatible", "check_overlaps", "step_settings", "MIN_DISTANCE_A"]

@@ -129,6 +129,7 @@ def _check(temperature_K: float, tau_fs: float, dt_fs: float) -> None:
         raise UserError(f"thermostat needs T > 0, τ > 0 and Δt > 0 (got T={temperature_K} K, "
                         f"τ={tau_fs} fs, Δt={dt_fs} fs)")
 
+
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 

@@ -24,8 +24,7 @@ from trajcast_dist.model.grouped import GroupedChannelwiseTP
 from trajcast_dist.model.interaction import EdgeInputs, EdgeTensorProduct
 
 __all__ = ["GroupedProduct", "GroupedEdgeTensorProduct", "GroupedVelocityTensorProduct", "SplitLinear",
-           "use_fast_training",
-           "uses_fast_training"]
+           "use_fast_training", "uses_fast_training"]
 
 
 class GroupedProduct(nn.Module):

@@ -20,8 +20,7 @@ class AgreedError(UserError):
     """A user error that every rank raises at the same point (so all can stop without MPI_Abort)."""
 
 
-def scatter_blocks(world, domain: Domain, blocks: Iterable | None, n_total: int, header: dict | None = None
-                   ) -> LocalAtoms:
+def scatter_blocks(world, domain: Domain, blocks: Iterable | None, n_total: int) -> LocalAtoms:
     """Rank 0 iterates `blocks` (None elsewhere: atoms with global ids, in any order) and sends each atom to
     its owner as the block arrives; every rank returns the atoms it owns, positions wrapped into the cell.
 
