@@ -5,7 +5,7 @@ CPU ranks, same global batch.
         [--dtypes float64 float32] [--ranks 1 2] [--steps 5 3 1] [--append]
 
 For each config, path, dtype and rank count it builds a synthetic store of the paper's water box (64 H2O, 192
-atoms; `trajcast_dist.training.toy`), launches `torchrun --standalone --nproc_per_node W` on this script in
+atoms; `tests/toy_store.py`), launches `torchrun --standalone --nproc_per_node W` on this script in
 worker mode, and times optimiser steps of global batch 2 (per-rank batch 2/W) after warm-up steps, with a
 barrier around each step. Speed-up = t(exact) / t(fast) at the same config, dtype and ranks; scaling efficiency
 = t(1 rank) / (W · t(W ranks)) (strong scaling). With --append a section is appended to benchmarks/RESULTS.md.
@@ -95,7 +95,8 @@ def main() -> None:
         return worker(args)
 
     from trajcast_dist.config import load_config
-    from trajcast_dist.training.toy import write_toy_store
+    sys.path.insert(0, str(ROOT / "tests"))  # the synthetic store the tests also train on
+    from toy_store import write_toy_store
 
     load_before = os.getloadavg()
     rows = []

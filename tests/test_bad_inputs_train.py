@@ -10,7 +10,7 @@ from trajcast_dist.config import load_config
 from trajcast_dist.errors import UserError
 from trajcast_dist.train import main as train_main
 from trajcast_dist.training import train
-from trajcast_dist.training.toy import write_toy_store
+from toy_store import write_toy_store
 
 from conftest import ROOT
 from test_train_loop import tiny

@@ -69,14 +69,13 @@ def test_one_step_matches_reference(imported, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_nve_rollout_matches_reference(imported, case):
-    from trajcast_dist.dynamics.rollout import SerialDriver, step_settings
     from trajcast_dist.dynamics.state import SystemState
+    from trajcast_dist.forecast import ForecastSettings, serial_driver
 
     f = fixture(case)
     model = load(imported, case)
     state = SystemState(f["positions"], f["velocities"], f["numbers"], f["cell"], np.ones(3, bool))
-    driver = SerialDriver(model, state, step_settings(model, state.n_atoms, True, 300.0, None),
-                          np.random.default_rng(0))
+    driver = serial_driver(model, state, ForecastSettings(nve=True), np.random.default_rng(0))
     box = np.diag(f["cell"])
     worst = 0.0
     for reference in f["rollout_positions"]:

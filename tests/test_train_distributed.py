@@ -16,7 +16,7 @@ import torch
 from trajcast_dist.config import load_config
 from trajcast_dist.training import train
 from trajcast_dist.training.checkpoint import load_state
-from trajcast_dist.training.toy import write_toy_store
+from toy_store import write_toy_store
 
 from conftest import ROOT
 

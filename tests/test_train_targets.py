@@ -14,7 +14,7 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.model import TrajCast
 from trajcast_dist.training import prepare, train
 from trajcast_dist.training.targets import Augmentation, augment, pushforward, target_rms
-from trajcast_dist.training.toy import write_toy_store
+from toy_store import write_toy_store
 
 from conftest import ROOT
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps, step_settings
+from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps
+from trajcast_dist.dynamics.step import StepSettings
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import THERMOSTATS, add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
@@ -128,9 +129,10 @@ def serial_driver(model, state: SystemState, settings: ForecastSettings, rng: np
                         DTYPES[settings.dtype], device)
 
 
-def make_step_settings(model, n_atoms: int, periodic: bool, settings: ForecastSettings):
-    return step_settings(model, n_atoms, periodic, settings.temperature_K, settings.thermostat_tau_fs,
-                         settings.max_temperature_factor, settings.thermostat, settings.seed)
+def make_step_settings(model, n_atoms: int, periodic: bool, settings: ForecastSettings) -> StepSettings:
+    return StepSettings(degrees_of_freedom(n_atoms, periodic), model.dt_fs, model.cutoff_A, settings.temperature_K,
+                        settings.thermostat_tau_fs, settings.max_temperature_factor, settings.thermostat,
+                        settings.seed)
 
 
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,

@@ -125,11 +125,10 @@ def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, lo
 
 
 def header_line(n_atoms: int, model, settings: ForecastSettings, device, processes: str) -> str:
-    from ase.data import chemical_symbols
+    from trajcast_dist.io.checkpoint import describe_gains
 
-    gains = model.velocity_gain.tolist()
-    calibration = "" if all(g == 1.0 for g in gains) else ", velocity gain " + " ".join(
-        f"{chemical_symbols[z]}×{g:.5f}" for z, g in zip(model.species, gains))
+    gains = describe_gains(dict(zip(model.species, model.velocity_gain.tolist())))
+    calibration = f", velocity gain {gains}" if gains else ""
     return (f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {settings.describe()}, "
             f"{settings.dtype}, device={device}, path {_inference_path(model, device)}{calibration}, {processes}")
 

@@ -1,8 +1,9 @@
-"""Global reductions used by the conservation layer and the thermostat.
+"""The processes that share one job, as the code that sums over them sees them.
 
-The serial driver uses `LocalReducer`; the distributed driver passes an MPI-backed reducer
-(`trajcast_dist.parallel.comm.MPIReducer`) with the same three methods, so the model and the
-dynamics never know how many processes share the system.
+One process uses `LocalReducer`; a distributed forecast passes an MPI-backed reducer
+(`trajcast_dist.parallel.comm.MPIReducer`) and training its torch.distributed group
+(`trajcast_dist.training.distributed.Dist`), with the same methods, so the model, the dynamics and the
+metrics never know how many processes share the work.
 """
 
 import torch
@@ -11,10 +12,15 @@ __all__ = ["Reducer", "LocalReducer"]
 
 
 class Reducer:
-    """Interface: sums over all ranks, a value from rank 0, and agreement on a flag."""
+    """Interface: sums over all ranks, a value from rank 0, agreement on a flag, a barrier."""
 
     rank: int = 0
-    size: int = 1
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """The process that writes files and logs."""
+        return self.rank == 0
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         """Element-wise sum of `x` over all ranks (every rank gets the result)."""
@@ -26,6 +32,10 @@ class Reducer:
 
     def any(self, flag: bool) -> bool:
         """True on every rank if `flag` is true on any rank (stop conditions agree)."""
+        raise NotImplementedError
+
+    def barrier(self) -> None:
+        """Wait until every rank has arrived."""
         raise NotImplementedError
 
 
@@ -40,3 +50,6 @@ class LocalReducer(Reducer):
 
     def any(self, flag: bool) -> bool:
         return bool(flag)
+
+    def barrier(self) -> None:
+        pass

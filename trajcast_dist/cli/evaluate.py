@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from trajcast_dist.data.store import PairStore
     from trajcast_dist.io.checkpoint import load_model
-    from trajcast_dist.training.distributed import Local
+    from trajcast_dist.reduce import LocalReducer
     from trajcast_dist.training.evaluate import evaluate, table_s1
 
     if args.batch_size <= 0 or (args.max_frames is not None and args.max_frames <= 0):
@@ -41,7 +41,7 @@ def run(args) -> int:
     store.check_split(args.split)
     store.check_dt(model.dt_fs)
     rms = (model.config.displacement_rms_A, model.config.velocity_rms_A_per_fs)
-    summary = evaluate(model, store, args.split, Local(), args.batch_size, rms,
+    summary = evaluate(model, store, args.split, LocalReducer(), args.batch_size, rms,
                        max_frames=args.max_frames).summary()
     n = min(store.n_frames(args.split), args.max_frames or store.n_frames(args.split))
     print(f"# {args.model} on {args.store} split {args.split!r}, {'exact' if args.exact else 'fast'} path"

@@ -143,7 +143,7 @@ def _calibrate(args) -> int:
 
 
 def _info(args) -> int:
-    from trajcast_dist.io.checkpoint import read_metadata
+    from trajcast_dist.io.checkpoint import describe_gains, read_metadata
     from trajcast_dist.pretrained import default_model_path
 
     path = args.model or default_model_path()
@@ -158,9 +158,8 @@ def _info(args) -> int:
     print(f"layers      {config['num_layers']} × {config['hidden_irreps']}")
     print(f"periodic    {config['periodic']}")
     print(f"trained     {meta.get('trained', False)}")
-    if meta.get("velocity_gain"):
-        print("gain        " + " ".join(f"{chemical_symbols[int(z)]}×{g:.5f}" for z, g in meta["velocity_gain"].items())
-              + " (predicted velocities, `model calibrate`)")
+    if gains := describe_gains(meta.get("velocity_gain")):
+        print(f"gain        {gains} (predicted velocities, `model calibrate`)")
     if meta.get("thermostat"):
         print(f"thermostat  {meta['thermostat']['name']} τ={meta['thermostat']['tau_fs']:g} fs (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():

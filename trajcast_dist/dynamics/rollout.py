@@ -17,7 +17,7 @@ from trajcast_dist.graph.graph import neighbor_pairs
 from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.reduce import LocalReducer
 
-__all__ = ["Driver", "SerialDriver", "check_compatible", "check_overlaps", "step_settings", "MIN_DISTANCE_A"]
+__all__ = ["Driver", "SerialDriver", "check_compatible", "check_overlaps", "kinetic_temperature", "MIN_DISTANCE_A"]
 
 # Closer than any two atoms of a physical structure (the H–H bond is 0.74 Å): a duplicated atom or a broken
 # file, which the model would turn into NaN at the first step.
@@ -51,10 +51,11 @@ def check_overlaps(positions, numbers, ids, cell, pbc, where: str = "structure",
                     f"closer than {MIN_DISTANCE_A} Å: overlapping atoms; remove the duplicate or fix the positions")
 
 
-def step_settings(model, n_atoms: int, periodic: bool, temperature_K: float, tau_fs: float | None,
-                  max_temperature_factor: float = 3.0, thermostat: str = "csvr", seed: int = 0) -> StepSettings:
-    return StepSettings(degrees_of_freedom(n_atoms, periodic), model.dt_fs, model.cutoff_A, temperature_K, tau_fs,
-                        max_temperature_factor, thermostat, seed)
+def kinetic_temperature(reducer, numbers, velocities, n_atoms: int, periodic: bool) -> float:
+    """Temperature (K) of the whole system from the atoms this process holds (`reducer` sums over processes)."""
+    kinetic = units.kinetic_energy_ev(units.masses_amu(numbers), velocities)
+    total = float(reducer.sum(torch.tensor([kinetic], dtype=torch.float64)))
+    return units.temperature_k(total, degrees_of_freedom(n_atoms, periodic))
 
 
 class Driver(Protocol):
@@ -120,8 +121,7 @@ class SerialDriver:
 
     def temperature(self) -> float:
         s = self.state
-        kinetic = units.kinetic_energy_ev(self.masses, s.velocities)
-        return units.temperature_k(kinetic, degrees_of_freedom(s.n_atoms, s.periodic))
+        return kinetic_temperature(self.reducer, s.numbers, s.velocities, s.n_atoms, s.periodic)
 
     def stats(self) -> dict:
         return {"atoms": self.state.n_atoms}

@@ -12,7 +12,8 @@ from trajcast_dist.config import ModelConfig, from_mapping
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
-__all__ = ["save_model", "copy_with_metadata", "load_model", "read_metadata", "weights_sha256", "model_record"]
+__all__ = ["save_model", "copy_with_metadata", "load_model", "read_metadata", "weights_sha256", "model_record",
+           "describe_gains"]
 
 _FORMAT = "trajcast-dist-model-1"
 _REQUIRED = ("species", "config", "cutoff_A", "dt_fs")
@@ -93,3 +94,12 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
     model.set_velocity_gain(meta.get("velocity_gain"))
     meta["weights_sha256"] = weights_sha256(state_dict)
     return model.to(dtype=dtype, device=device).eval(), meta
+
+
+def describe_gains(gains: dict | None) -> str:
+    """'H×1.00336 O×1.00247' for {atomic number: gain} (keys may be strings, as in the metadata); '' if all 1."""
+    from ase.data import chemical_symbols
+
+    gains = {int(z): float(g) for z, g in (gains or {}).items()}
+    return " ".join(f"{chemical_symbols[z]}×{g:.5f}" for z, g in gains.items()) if any(
+        g != 1.0 for g in gains.values()) else ""

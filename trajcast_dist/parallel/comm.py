@@ -26,7 +26,7 @@ class MPIReducer(Reducer):
 
     def __init__(self, comm=None):
         self.world = comm or MPI.COMM_WORLD
-        self.rank, self.size = self.world.rank, self.world.size
+        self.rank, self.world_size = self.world.rank, self.world.size
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         local = np.ascontiguousarray(x.detach().cpu().numpy())
@@ -41,6 +41,9 @@ class MPIReducer(Reducer):
 
     def any(self, flag: bool) -> bool:
         return bool(self.world.allreduce(bool(flag), op=MPI.LOR))
+
+    def barrier(self) -> None:
+        self.world.Barrier()
 
 
 @dataclass

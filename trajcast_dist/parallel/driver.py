@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import check_overlaps
+from trajcast_dist.dynamics.rollout import check_overlaps, kinetic_temperature
 from trajcast_dist.dynamics.state import wrap_positions
 from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
-from trajcast_dist.dynamics.thermostat import degrees_of_freedom
 from trajcast_dist.errors import UserError
 from trajcast_dist.forecast import append_options, make_step_settings, run_forecast
 from trajcast_dist.forecast_run import header_line, open_model, prepare
@@ -102,11 +101,8 @@ class DistributedDriver:
 
     def temperature(self) -> float:
         """Kinetic temperature of the whole system (Allreduce of the owned atoms' kinetic energies)."""
-        from mpi4py import MPI
-
-        local = units.kinetic_energy_ev(units.masses_amu(self.atoms.numbers), self.atoms.velocities)
-        kinetic = self.comm.world.allreduce(local, op=MPI.SUM)
-        return units.temperature_k(kinetic, degrees_of_freedom(self.header["n_atoms"], bool(self.header["pbc"].any())))
+        return kinetic_temperature(self.reducer, self.atoms.numbers, self.atoms.velocities, self.header["n_atoms"],
+                                   bool(self.header["pbc"].any()))
 
     def result(self):
         """What `run_forecast` returns: nothing, as no rank holds the whole final state."""

@@ -14,18 +14,18 @@ import torch.distributed as dist
 
 from trajcast_dist.errors import UserError
 from trajcast_dist.launch import launch_env
+from trajcast_dist.reduce import Reducer
 from trajcast_dist.runtime import resolve_device
 
-__all__ = ["Dist", "Local"]
+__all__ = ["Dist"]
 
 
-class Dist:
+class Dist(Reducer):
     """The process group of a training job (or its single-process stand-in)."""
 
     def __init__(self, backend: str = "auto", device: str = "auto", timeout_s: float = 1800.0):
         self.env = launch_env()
         self.rank, self.world_size, self.local_rank = self.env.rank, self.env.world_size, self.env.local_rank
-        self.is_main = self.rank == 0
         self.device = resolve_device(device, self.local_rank)
         self.backend = _backend(backend, self.device)
         self.initialised = False
@@ -58,28 +58,17 @@ class Dist:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def broadcast_object(self, obj):
-        if not self.active:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
+    def broadcast(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.active:
+            dist.broadcast(tensor, src=0)
+        return tensor
+
+    def any(self, flag: bool) -> bool:
+        return bool(self.sum(torch.tensor([float(flag)], device=self.device)).item() > 0)
 
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
-
-
-class Local:
-    """A world of one, for evaluation outside a job: every collective is the identity."""
-
-    rank, world_size, is_main, active = 0, 1, True, False
-
-    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor
-
-    def barrier(self) -> None:
-        pass
 
 
 def _backend(requested: str, device: torch.device) -> str:

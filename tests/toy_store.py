@@ -1,4 +1,4 @@
-"""A small synthetic pair store for tests, benchmarks and smoke runs of the training loop (no MD needed).
+"""A small synthetic pair store for tests and benchmarks of the training loop (no MD needed).
 
 Water boxes with thermal velocities and a learnable target — straight-line motion over Δt:
 Δr = v·Δt, v(t+Δt) = v — written with the data module's `PairStoreWriter`, with the same attributes and
@@ -64,5 +64,5 @@ def write_toy_store(path, frames: dict | None = None, molecules_per_side: int = 
     writer.set_attrs({"species": [1, 8], "dt_fs": float(dt_fs), "cutoff_A": float(cutoff_A),
                       "units": {"length": "Å", "time": "fs", "velocity": "Å/fs"},
                       "statistics": {k: float(v) for k, v in statistics.items()},
-                      "provenance": {"generator": "trajcast_dist.training.toy", "seed": seed}})
+                      "provenance": {"generator": "tests/toy_store.py", "seed": seed}})
     return Path(path)
