@@ -13,7 +13,7 @@ from trajcast_dist.config import load_config
 from trajcast_dist.errors import UserError
 from trajcast_dist.training import prepare, train
 from trajcast_dist.training.checkpoint import load_state
-from trajcast_dist.training.toy import write_toy_store
+from toy_store import write_toy_store
 
 from conftest import ROOT
 
@@ -188,6 +188,14 @@ def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp
     assert state["scheduler"]["_last_lr"] == [1e-12] and state["global_step"] == 1
     start = read_metadata(model_path)[1]
     assert max_difference(state["model"], start) < 1e-9  # one step at lr 1e-12 leaves the given weights
+    # ... and the statistics they were learnt with, not those of the store it is fine-tuned on
+    other = write_toy_store(tmp_path / "hot.zarr", {"train": 4, "val": 2}, temperature_K=400.0, seed=5)
+    assert train_main([*base, "--data", str(other), "--out", str(tmp_path / "hot"), "--init-from", str(model_path),
+                       "--lr", "1e-12", "--max-steps", "1"]) == 0
+    learnt, tuned = (load_state(p)["config"]["model"] for p in (trained[1] / "checkpoints" / "last.pt",
+                                                                 tmp_path / "hot" / "checkpoints" / "last.pt"))
+    for key in ("displacement_rms_A", "velocity_rms_A_per_fs", "temperature_K", "avg_num_neighbors"):
+        assert tuned[key] == learnt[key], key
     # --resume takes the weights from the checkpoint: the init file is neither read nor needed
     assert train_main([*base, "--out", str(tmp_path / "zero"), "--init-from", str(tmp_path / "gone.pt"), "--lr",
                        "1e-12", "--max-steps", "2", "--resume"]) == 0

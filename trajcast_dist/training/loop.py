@@ -115,7 +115,12 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
     if model.baseline != "none" or model.per_species_scale:
         model = dataclasses.replace(model, **target_rms(store, species, model.dt_fs, model.baseline))
     model.validate(f"{tc.data} statistics")
-    init_weights = _init_weights(tc.init_from, model, species) if tc.init_from and resume is None else None
+    init_weights = None
+    if tc.init_from and resume is None:
+        # The weights were learnt with the init model's scales: keep them, so that training starts from the same
+        # function whatever this store's statistics are.
+        init_weights, learnt_with = _init_weights(tc.init_from, model, species)
+        model = dataclasses.replace(model, **learnt_with)
     return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics), init_weights)
 
 
@@ -429,8 +434,9 @@ def _avg_neighbours(store, statistics: dict, cutoff_A: float) -> float:
     return pairs / atoms
 
 
-def _init_weights(path: str, model, species: list[int]) -> dict:
-    """The weights of the model file `training.init_from`, which must have this run's architecture and species."""
+def _init_weights(path: str, model, species: list[int]) -> tuple[dict, dict]:
+    """(weights, dataset statistics) of the model file `training.init_from`, which must have this run's
+    architecture and species."""
     from trajcast_dist.io.checkpoint import read_metadata
 
     meta, weights = read_metadata(path)
@@ -444,7 +450,7 @@ def _init_weights(path: str, model, species: list[int]) -> dict:
         listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
         raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "
                         "give the model: section the model file's settings")
-    return weights
+    return weights, {k: v for k, v in meta["config"].items() if k in statistics}
 
 
 def _seed_everything(seed: int) -> None:
