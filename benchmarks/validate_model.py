@@ -52,6 +52,8 @@ def main() -> None:
                         help="md: the reference's first (equilibrated) frame with its velocities; lattice: water "
                              "molecules in random orientations on a cubic lattice (what a user builds with ASE or "
                              "packmol), velocities from Maxwell–Boltzmann (water only)")
+    parser.add_argument("--equilibrate-ps", type=float, default=0.0,
+                        help="forecast's --equilibrate-ps: the first ps under Langevin τ = 10 fs (a built box)")
     parser.add_argument("--out", default="runs/validation")
     args = parser.parse_args()
     out = Path(args.out)
@@ -79,7 +81,8 @@ def main() -> None:
     forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
                 "--temperature", "300", "--tau", str(args.tau), "--thermostat", args.thermostat, "--stride", "1",
                 "--fast", "--dtype", args.dtype,
-                "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1"]
+                "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1",
+                "--equilibrate-ps", str(args.equilibrate_ps)]
     if args.ranks > 1:
         forecast = ["mpiexec", "-n", str(args.ranks), *forecast]
     run(forecast, out / "forecast.log")

@@ -10,6 +10,7 @@ from trajcast_dist.dynamics.thermostat import CSVR, Langevin, degrees_of_freedom
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann
 from trajcast_dist.forecast import ForecastSettings, forecast, initial_state, run_forecast, serial_driver
 from trajcast_dist.reduce import LocalReducer
+from helpers import thermal_velocities
 
 
 def test_csvr_samples_canonical_kinetic_energy():
@@ -126,8 +127,72 @@ def test_restart_continues_bit_identically(tiny_model, water, tmp_path, thermost
 def test_runaway_temperature_stops_with_a_clear_message(tiny_model, water):
     with torch.no_grad():
         tiny_model.readout.velocity_rms.fill_(5.0)  # absurd velocities: T explodes in one step
-    with pytest.raises(Instability, match="temperature .* exceeds"):
+    with pytest.raises(Instability, match="temperature .* exceeds .* --equilibrate-ps 0.5"):
         forecast(water, tiny_model, 3, ForecastSettings(nve=True))
+
+
+def test_equilibration_holds_a_hot_start_at_T_then_hands_over(tiny_model, water, monkeypatch):
+    """--equilibrate-ps: the first steps run under Langevin τ = 10 fs whatever the ensemble, then the ensemble
+    asked for (here NVE with a free-flight model, which keeps every velocity as it is)."""
+    def free_flight(graph, sync=None, reducer=None):
+        velocities = graph.velocities[: graph.n_owned]
+        return velocities * tiny_model.dt_fs, velocities.clone()
+
+    monkeypatch.setattr(tiny_model, "forward", free_flight)
+    hot = water.copy()
+    hot.set_velocities(units.velocities_to_ase(thermal_velocities(hot.numbers, 900.0, seed=4)))
+    n_eq = 40
+    settings = ForecastSettings(nve=True, seed=1, equilibrate_ps=n_eq * tiny_model.dt_fs / 1000)
+    assert "after 0.2 ps of equilibration (Langevin T=300.0 K τ=10 fs)" in settings.describe()
+    temperatures = []
+    rng = np.random.default_rng(1)
+    driver = serial_driver(tiny_model, initial_state(hot, tiny_model, settings, rng), settings, rng)
+    for _ in range(2 * n_eq):
+        temperatures.append(driver.step())
+    assert np.mean(temperatures[n_eq // 2:n_eq]) < 400  # pulled from 900 K to 300 K (e^(−Δt/τ) = 0.61 a step)
+    assert len(set(temperatures[n_eq:])) == 1  # NVE free flight from the first step after equilibration
+    plain = forecast(hot, tiny_model, n_eq, ForecastSettings(nve=True))
+    assert units.temperature_k(units.kinetic_energy_ev(units.masses_amu(plain.numbers), units.velocities_from_ase(
+        plain.get_velocities())), degrees_of_freedom(len(plain), True)) > 600
+
+
+def test_position_noise_is_gaussian_keeps_the_centre_of_mass_and_is_its_own_stream(tiny_model, water, monkeypatch):
+    """`TrajCast.position_noise_A`: N(0, σ²) on every position after each step, drawn per (seed, step, atom id) on
+    a stream of its own (not the Langevin thermostat's draws), less its mass-weighted mean."""
+    def free_flight(graph, sync=None, reducer=None):
+        velocities = graph.velocities[: graph.n_owned]
+        return velocities * tiny_model.dt_fs, velocities.clone()
+
+    monkeypatch.setattr(tiny_model, "forward", free_flight)
+    tiny_model.position_noise_A = sigma = 2e-3
+    settings = ForecastSettings(nve=True, seed=3)
+    rng = np.random.default_rng(3)
+    state = initial_state(water, tiny_model, settings, rng)
+    before, velocities = state.positions + state.image @ state.cell, state.velocities.copy()
+    serial_driver(tiny_model, state, settings, rng).step()
+    noise = state.positions + state.image @ state.cell - before - velocities * tiny_model.dt_fs
+    masses = units.masses_amu(state.numbers)
+    assert abs(noise.std() / sigma - 1) < 0.1
+    np.testing.assert_allclose((masses[:, None] * noise).sum(0), 0.0, atol=1e-12)
+    thermostat_draws = hashed_normals(3, 1, state.ids)
+    assert abs(np.corrcoef(noise.ravel(), thermostat_draws.ravel())[0, 1]) < 0.15
+    tiny_model.position_noise_A = 0.0
+
+
+def test_a_jump_in_temperature_at_the_start_is_named_once():
+    from trajcast_dist.forecast import _FarStart
+
+    lines = []
+    far = _FarStart(300.0, ForecastSettings(), lines.append)
+    far.check(5, 400.0)
+    far.check(10, 557.0)
+    far.check(12, 600.0)
+    assert len(lines) == 1 and "T = 557 K at step 10" in lines[0] and "--equilibrate-ps 0.5" in lines[0]
+    quiet = _FarStart(300.0, ForecastSettings(equilibrate_ps=0.5), lines.append)
+    quiet.check(3, 900.0)
+    late = _FarStart(300.0, ForecastSettings(), lines.append)
+    late.check(21, 900.0)
+    assert len(lines) == 1
 
 
 def test_nan_prediction_stops_before_writing(tiny_model, water, tmp_path):

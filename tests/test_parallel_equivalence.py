@@ -15,6 +15,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 STEPS = 50
 TOLERANCE = 1e-9  # Å and Å/fs
+POSITION_NOISE_A = 1e-3
 BOX_A = 9.3129  # 3×3×3 water molecules at ≈ 1 g/cm³: 2 subdomains of 4.66 Å ≥ r_c = 4 Å along each side
 # The untrained tiny model predicts velocities at ≈ 5 K; CSVR at 300 K then multiplies them by α ≈ 8 every step,
 # which makes the step map expanding: two *serial* runs differing only in atom order (summation order) drift
@@ -79,7 +80,8 @@ def setup(tmp_path_factory):
                                  velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
     torch.manual_seed(0)
     model = TrajCast(config, [1, 8]).to(torch.float64).eval()
-    save_model(root / "model.pt", model)
+    model.position_noise_A = POSITION_NOISE_A  # drawn per (seed, step, atom id): the same on any number of ranks
+    save_model(root / "model.pt", model, {"position_noise_A": POSITION_NOISE_A})
     cases = _cases()
     np.savez(root / "cases.npz", **cases)
     reference = {name: _serial(model, cases, str(name)) for name in cases["names"]}

@@ -39,9 +39,9 @@ class TrajCastDynamics(MolecularDynamics):
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `thermostat` and `tau_fs` default,
     as in `forecast`, to the thermostat the model file names (the shipped default: Langevin, 100 fs), else CSVR
-    50 fs. `temperature_K`, `tau_fs`, `nve`,
-    `thermostat`, `seed`, `dtype`, `max_temperature_factor` mean what the `forecast` flags of the same names mean
-    (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast
+    50 fs. `temperature_K`, `tau_fs`, `nve`, `thermostat`, `seed`, `dtype`, `max_temperature_factor`,
+    `equilibrate_ps` mean what the `forecast` flags of the same names mean (velocities are drawn at
+    `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast
     inference path, `fast=False` the exact one.
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
@@ -49,14 +49,15 @@ class TrajCastDynamics(MolecularDynamics):
     def __init__(self, atoms, model=None, temperature_K: float = _DEFAULT.temperature_K,
                  tau_fs: float | None = None, nve: bool = False, thermostat: str | None = None,
                  seed: int = _DEFAULT.seed, dtype: str = _DEFAULT.dtype, fast: bool = True,
-                 max_temperature_factor: float = _DEFAULT.max_temperature_factor, trajectory=None, logfile=None,
+                 max_temperature_factor: float = _DEFAULT.max_temperature_factor,
+                 equilibrate_ps: float = _DEFAULT.equilibrate_ps, trajectory=None, logfile=None,
                  loginterval: int = 1, **kwargs):
         if dtype not in DTYPES:  # before the model is cast to it
             raise UserError(f"dtype {dtype!r}: choose float64 or float32")
         model, named = _model(model, dtype, fast)
         settings = resolve_settings(named_thermostat(named, thermostat, nve), temperature_K=temperature_K,
                                     tau_fs=tau_fs, thermostat=thermostat, nve=nve, seed=seed, dtype=dtype,
-                                    max_temperature_factor=max_temperature_factor)
+                                    equilibrate_ps=equilibrate_ps, max_temperature_factor=max_temperature_factor)
         self.settings = settings
         rng = np.random.default_rng(settings.seed)
         # Before MolecularDynamics.__init__, which gives momenta-less atoms zero momenta: they need Maxwell–Boltzmann.

@@ -14,7 +14,7 @@ import numpy as np
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps
-from trajcast_dist.dynamics.step import StepSettings
+from trajcast_dist.dynamics.step import EQUILIBRATION_TAU_FS, StepSettings
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import THERMOSTATS, add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
@@ -41,6 +41,7 @@ class ForecastSettings:
     stride: int = 10
     dtype: str = "float64"
     max_temperature_factor: float = 3.0
+    equilibrate_ps: float = 0.0  # the first ps under a strong per-atom Langevin thermostat (a built box)
 
     def validate(self) -> None:
         check_positive("--temperature", self.temperature_K, "K")
@@ -52,6 +53,8 @@ class ForecastSettings:
             raise UserError(f"--thermostat {self.thermostat!r} is not known; use {' or '.join(THERMOSTATS)}")
         if self.seed < 0:
             raise UserError(f"--seed {self.seed} must be ≥ 0")
+        if not 0 <= self.equilibrate_ps < math.inf:
+            raise UserError(f"--equilibrate-ps {self.equilibrate_ps} must be a finite number ≥ 0")
         if self.stride <= 0:
             raise UserError(f"--stride {self.stride} must be > 0")
         if self.dtype not in DTYPES:
@@ -65,11 +68,15 @@ class ForecastSettings:
         """The ensemble for log headers, e.g. 'NVT CSVR T=300.0 K τ=50.0 fs'."""
         name = "CSVR" if self.thermostat == "csvr" else "Langevin"
         whose = " (the model's; --thermostat csvr --tau 50 for the paper's)" if self.thermostat_from_model else ""
-        return "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
+        ensemble = "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
+        if self.equilibrate_ps:
+            ensemble += (f" after {self.equilibrate_ps:g} ps of equilibration (Langevin T={self.temperature_K} K "
+                         f"τ={EQUILIBRATION_TAU_FS:g} fs)")
+        return ensemble
 
 
 def resolve_settings(stored: dict, *, temperature_K=None, tau_fs=None, thermostat=None, nve: bool = False,
-                     seed=None, stride=None, dtype=None,
+                     seed=None, stride=None, dtype=None, equilibrate_ps=None,
                      max_temperature_factor: float = ForecastSettings.max_temperature_factor) -> ForecastSettings:
     """Settings from what was asked (None: not asked), else `stored` (a restart's settings, or `named_thermostat`
     of a model file), else the defaults; validated. One rule for `forecast` and `TrajCastDynamics`."""
@@ -80,6 +87,7 @@ def resolve_settings(stored: dict, *, temperature_K=None, tau_fs=None, thermosta
                                 thermostat_from_model=tau_fs is None and bool(stored.get("thermostat_from_model")),
                                 nve=nve or bool(stored.get("nve", False)), seed=pick(seed, "seed"),
                                 stride=pick(stride, "stride"), dtype=pick(dtype, "dtype"),
+                                equilibrate_ps=pick(equilibrate_ps, "equilibrate_ps"),
                                 max_temperature_factor=max_temperature_factor)
     settings.validate()
     return settings
@@ -132,7 +140,7 @@ def serial_driver(model, state: SystemState, settings: ForecastSettings, rng: np
 def make_step_settings(model, n_atoms: int, periodic: bool, settings: ForecastSettings) -> StepSettings:
     return StepSettings(degrees_of_freedom(n_atoms, periodic), model.dt_fs, model.cutoff_A, settings.temperature_K,
                         settings.thermostat_tau_fs, settings.max_temperature_factor, settings.thermostat,
-                        settings.seed)
+                        settings.seed, round(1000 * settings.equilibrate_ps / model.dt_fs))
 
 
 def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, restart_path=None,
@@ -164,9 +172,11 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
         _output(writer, bool(output) and start_frame, None, log, temperature, None, dt_fs, driver)
         bar = progress_bar(total=steps, enabled=progress and main, unit="step")
         tick, done_since_tick = time.perf_counter(), 0
+        far_start = _FarStart(temperature, settings, log)
         try:
             for done in range(1, steps + 1):
                 temperature = driver.step()
+                far_start.check(driver.step_count, temperature)
                 done_since_tick += 1
                 bar.update(1)
                 if driver.step_count % settings.stride and done < steps:
@@ -219,6 +229,24 @@ class _RestartPlan:
     def state(self, driver, settings: ForecastSettings, temperature_K: float) -> tuple:
         return (self.path, driver.rng.bit_generator.state, asdict(settings),
                 {"model": self.model_record, "temperature_K": float(temperature_K), "trajectory": self.trajectory})
+
+
+class _FarStart:
+    """One log line when T jumps far above the start in the first steps of a trajectory: a structure built rather
+    than equilibrated releases its excess potential energy within ~0.1 ps, which can drive the model unstable."""
+
+    STEPS, FACTOR = 20, 1.5
+
+    def __init__(self, start_temperature_K: float, settings: ForecastSettings, log):
+        self.bound = self.FACTOR * max(start_temperature_K, settings.temperature_K)
+        self.log = log if not settings.equilibrate_ps else None
+
+    def check(self, step: int, temperature_K: float) -> None:
+        if self.log and step <= self.STEPS and temperature_K > self.bound:
+            self.log(f"# warning: T = {temperature_K:.0f} K at step {step}, over {self.FACTOR:g}× the start: the "
+                     "structure is far from equilibrium (built rather than equilibrated?); if the run goes "
+                     "unstable, hold it at T first with --equilibrate-ps 0.5")
+            self.log = None
 
 
 def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:

@@ -42,6 +42,7 @@ class ForecastJob:
     append: bool = False
     overwrite: bool = False
     max_temperature_factor: float = ForecastSettings.max_temperature_factor
+    equilibrate_ps: float | None = None
     threads: int | None = None
     grid: str | None = None
     cuda_aware: bool = False
@@ -100,7 +101,7 @@ def prepare(job: ForecastJob) -> Setup:
     settings = resolve_settings(restart.settings if restart else _model_thermostat(job, model_file),
                                 temperature_K=job.temperature, tau_fs=job.tau, thermostat=job.thermostat,
                                 nve=job.nve, seed=job.seed, stride=job.stride, dtype=job.dtype,
-                                max_temperature_factor=job.max_temperature_factor)
+                                equilibrate_ps=job.equilibrate_ps, max_temperature_factor=job.max_temperature_factor)
     if job.steps <= 0:
         raise UserError(f"--steps {job.steps} must be > 0")
     if job.threads is not None and job.threads <= 0:
@@ -128,7 +129,8 @@ def header_line(n_atoms: int, model, settings: ForecastSettings, device, process
     from trajcast_dist.io.checkpoint import describe_gains
 
     gains = describe_gains(dict(zip(model.species, model.velocity_gain.tolist())))
-    calibration = f", velocity gain {gains}" if gains else ""
+    calibration = (f", velocity gain {gains}" if gains else "") + (
+        f", position noise {model.position_noise_A:.3g} Å" if model.position_noise_A else "")
     return (f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {settings.describe()}, "
             f"{settings.dtype}, device={device}, path {_inference_path(model, device)}{calibration}, {processes}")
 

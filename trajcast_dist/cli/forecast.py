@@ -25,6 +25,10 @@ def add_arguments(parser) -> None:
                         help=f"{THERMOSTATS[0]} (default, the paper's): global velocity rescaling; langevin: per atom, "
                              "holds each element at T (a longer --tau, e.g. 100–500 fs, disturbs diffusion less)")
     parser.add_argument("--nve", action="store_true", help="no thermostat (microcanonical)")
+    parser.add_argument("--equilibrate-ps", type=float, metavar="PS",
+                        help="hold the first PS ps at --temperature with a strong per-atom Langevin thermostat "
+                             "(τ = 10 fs), then run the chosen ensemble: for a structure built rather than "
+                             "equilibrated (a lattice, packmol), which heats as it relaxes (0.5 is enough for water)")
     parser.add_argument("--seed", type=int,
                         help=f"seed for initial velocities and the thermostat (default {_SETTINGS.seed})")
     parser.add_argument("--output", help=f"extxyz trajectory (default {_JOB.output})")

@@ -2,6 +2,8 @@
 trained with the reference implementation (IBM/trajcast), name the thermostat a model was validated with, calibrate
 its velocities' mean square on held-out pairs, inspect a model file, list shipped ones."""
 
+import math
+
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 
@@ -135,10 +137,14 @@ def _calibrate(args) -> int:
           "⟨|v̂′|²⟩ / ⟨|v′|²⟩ per element (± standard error over frames)")
     for z, r in ratios.items():
         print(f"{chemical_symbols[z]:<3} {r.ratio:.5f} ± {r.error:.5f}   gain {r.gain:.5f}")
+    trained_noise = ((meta.get("training") or {}).get("training_config") or {}).get("noise_displacement_A") or 0.0
+    position_noise = math.sqrt(2.0) * trained_noise  # see TrajCast.position_noise_A
     copy_with_metadata(args.model, args.out, {
         "velocity_gain": {str(z): r.gain for z, r in ratios.items()},
-        "velocity_gain_source": {"store": str(args.store), "split": args.split, "max_frames": args.max_frames}})
-    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step)")
+        "velocity_gain_source": {"store": str(args.store), "split": args.split, "max_frames": args.max_frames},
+        "position_noise_A": position_noise})
+    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step) and "
+          f"position noise σ = {position_noise:.3g} Å per step (√2 × the training input noise {trained_noise:g} Å)")
     return 0
 
 
@@ -160,6 +166,8 @@ def _info(args) -> int:
     print(f"trained     {meta.get('trained', False)}")
     if gains := describe_gains(meta.get("velocity_gain")):
         print(f"gain        {gains} (predicted velocities, `model calibrate`)")
+    if meta.get("position_noise_A"):
+        print(f"pos. noise  σ = {meta['position_noise_A']:.3g} Å per step (`model calibrate`)")
     if meta.get("thermostat"):
         print(f"thermostat  {meta['thermostat']['name']} τ={meta['thermostat']['tau_fs']:g} fs (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():

@@ -140,10 +140,12 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def hashed_normals(seed: int, step: int, ids: np.ndarray) -> np.ndarray:
-    """(n, 3) standard normals that depend only on (seed, step, id): Box–Muller on SplitMix64 hashes."""
+def hashed_normals(seed: int, step: int, ids: np.ndarray, stream: int = 0) -> np.ndarray:
+    """(n, 3) standard normals that depend only on (seed, step, id): Box–Muller on SplitMix64 hashes. Each
+    `stream` (< 256) is an independent set of draws (the thermostat's and the position noise's)."""
     key = _splitmix64(_splitmix64(np.array([seed], dtype=np.uint64)) ^ np.uint64(step))
     counters = np.asarray(ids, dtype=np.uint64)[:, None] * np.uint64(6) + np.arange(6, dtype=np.uint64)
+    counters = counters ^ (np.uint64(stream) << np.uint64(56))
     bits = _splitmix64(counters ^ key) >> np.uint64(11)  # 53 random bits
     uniform = (bits.astype(np.float64) + 1.0) * 2.0 ** -53  # (0, 1]: the log below stays finite
     return np.sqrt(-2.0 * np.log(uniform[:, :3])) * np.cos(2.0 * np.pi * uniform[:, 3:])

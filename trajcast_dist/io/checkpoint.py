@@ -61,7 +61,8 @@ def model_record(path, meta: dict) -> dict:
     with the model that wrote it."""
     return {"file": str(Path(path).resolve()), "weights_sha256": meta["weights_sha256"],
             "dt_fs": float(meta["dt_fs"]), "species": [int(z) for z in meta["species"]],
-            "cutoff_A": float(meta["cutoff_A"]), "velocity_gain": meta.get("velocity_gain")}
+            "cutoff_A": float(meta["cutoff_A"]), "velocity_gain": meta.get("velocity_gain"),
+            **({"position_noise_A": meta["position_noise_A"]} if meta.get("position_noise_A") else {})}
 
 
 def weights_sha256(state_dict: dict) -> str:
@@ -92,6 +93,7 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
         raise UserError(f"{path}: the weights do not fit the model its metadata describes ({detail[:300]}); "
                         "the file is corrupted or was edited") from None
     model.set_velocity_gain(meta.get("velocity_gain"))
+    model.position_noise_A = float(meta.get("position_noise_A") or 0.0)
     meta["weights_sha256"] = weights_sha256(state_dict)
     return model.to(dtype=dtype, device=device).eval(), meta
 

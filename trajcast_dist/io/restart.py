@@ -152,8 +152,8 @@ def check_model(restart_path, stored: dict | None, record: dict) -> None:
     versions record no model and are taken on trust."""
     if stored is None:
         return
-    differ = [key for key in ("dt_fs", "species", "cutoff_A", "weights_sha256", "velocity_gain")
-              if stored.get(key) != record[key]]
+    differ = [key for key in ("dt_fs", "species", "cutoff_A", "weights_sha256", "velocity_gain", "position_noise_A")
+              if stored.get(key) != record.get(key)]
     if differ:
         raise UserError(f"--restart {restart_path} was written with model {stored.get('file')} "
                         f"(Δt {stored.get('dt_fs')} fs, species {stored.get('species')}, cutoff "

@@ -85,6 +85,13 @@ class TrajCast(nn.Module):
         # Per-element factor on the predicted velocity, 1 unless the model file names one (`model calibrate`,
         # training/calibration.py); not a weight: training leaves it at 1 and model files keep it in metadata.
         self.register_buffer("velocity_gain", torch.ones(num_species), persistent=False)
+        # σ (Å) of Gaussian noise `dynamics.step` adds to every position after each step; 0 unless the model file
+        # names one (`model calibrate`). A model trained on inputs with position noise σ_r and the true next state
+        # as target learns E[next | noisy input] ≈ next + σ_r² ∇log p = next + σ_r² βF (Tweedie): each forecast
+        # step descends the potential energy by a gradient step that MD does not take, and the liquid slowly
+        # quenches. Noise of variance 2σ_r² per step makes that step an (unadjusted) overdamped Langevin step,
+        # which samples exp(−βU) instead of descending it.
+        self.position_noise_A = 0.0
 
     @property
     def cutoff_A(self) -> float:
