@@ -255,14 +255,14 @@ def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, stor
                  "--output", str(tmp_path / "c.xyz"), *run]) == 2
     assert "differs in velocity_gain" in capsys.readouterr().err
 
-    # a model trained with input position noise σ_r gets position noise √2 σ_r (TrajCast.position_noise_A)
+    # asked for, a model trained with input position noise σ_r gets position noise √2 σ_r (TrajCast.position_noise_A)
     from trajcast_dist.io.checkpoint import copy_with_metadata
 
     training = {**meta["training"], "training_config": {**meta["training"]["training_config"],
                                                         "noise_displacement_A": 2e-3}}
     copy_with_metadata(model_path, tmp_path / "noisy.pt", {"training": training})
     assert main(["model", "calibrate", str(tmp_path / "noisy.pt"), str(store), "--max-frames", "2", "--out",
-                 str(tmp_path / "noisy_cal.pt"), "--quiet"]) == 0
+                 str(tmp_path / "noisy_cal.pt"), "--quiet", "--position-noise"]) == 0
     assert "position noise σ = 0.00283 Å" in capsys.readouterr().out
     assert load_model(tmp_path / "noisy_cal.pt")[0].position_noise_A == pytest.approx(2 ** 0.5 * 2e-3, rel=1e-12)
     assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(tmp_path / "noisy_cal.pt"), "--output",

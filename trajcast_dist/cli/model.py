@@ -47,6 +47,10 @@ def add_arguments(parser) -> None:
     calib.add_argument("--max-frames", type=int, help="measure on the first N pairs only (default: all; nearby "
                                                        "pairs are correlated, so a few hundred give a biased ratio)")
     calib.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    calib.add_argument("--position-noise", action="store_true",
+                       help="also add noise √2 σ_r to every position after each step, σ_r the model's training input "
+                            "noise: undoes the quench that input-noise training builds in (structure and diffusion "
+                            "as MD), but made the shipped water model unstable from built boxes (docs/validation.md)")
     calib.add_argument("--out", required=True, help="model file to write (.pt)")
     calib.add_argument("--overwrite", action="store_true")
     calib.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -138,13 +142,14 @@ def _calibrate(args) -> int:
     for z, r in ratios.items():
         print(f"{chemical_symbols[z]:<3} {r.ratio:.5f} ± {r.error:.5f}   gain {r.gain:.5f}")
     trained_noise = ((meta.get("training") or {}).get("training_config") or {}).get("noise_displacement_A") or 0.0
-    position_noise = math.sqrt(2.0) * trained_noise  # see TrajCast.position_noise_A
+    position_noise = math.sqrt(2.0) * trained_noise if args.position_noise else 0.0  # TrajCast.position_noise_A
     copy_with_metadata(args.model, args.out, {
         "velocity_gain": {str(z): r.gain for z, r in ratios.items()},
         "velocity_gain_source": {"store": str(args.store), "split": args.split, "max_frames": args.max_frames},
         "position_noise_A": position_noise})
-    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step) and "
-          f"position noise σ = {position_noise:.3g} Å per step (√2 × the training input noise {trained_noise:g} Å)")
+    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step)"
+          + (f" and position noise σ = {position_noise:.3g} Å per step (√2 × the training input noise "
+             f"{trained_noise:g} Å)" if args.position_noise else ""))
     return 0
 
 

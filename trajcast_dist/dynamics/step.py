@@ -22,6 +22,7 @@ class Instability(UserError):
 # The equilibration thermostat (`--equilibrate-ps`): per atom, strong enough to take up the potential energy a
 # built box releases in its first tens of femtoseconds, as an MD equilibration with a short Langevin τ would.
 EQUILIBRATION_TAU_FS = 10.0
+EARLY_FS = 2000.0  # instabilities this early in a trajectory come with a hint to equilibrate
 
 
 class StepSettings:
@@ -33,7 +34,7 @@ class StepSettings:
         self.n_dof = n_dof
         self.cutoff_A = cutoff_A
         self.max_temperature_K = max_temperature_factor * temperature_K
-        self.seed = seed
+        self.seed, self.dt_fs = seed, dt_fs
         self.equilibration_steps = equilibration_steps
         self.equilibration = Langevin(temperature_K, EQUILIBRATION_TAU_FS, dt_fs, seed) if equilibration_steps else None
         if tau_fs is None:
@@ -66,20 +67,21 @@ def propagate(model, graph: Graph, settings: StepSettings, reducer: Reducer, rng
     max_jump = float(displacement.norm(dim=-1).max()) if displacement.numel() else 0.0
     if reducer.any(max_jump > settings.cutoff_A):
         raise Instability(f"step {step}: an atom moved more than the cutoff ({settings.cutoff_A} Å) in one step; "
-                          f"the forecast is unstable{_hint(settings)}")
+                          f"the forecast is unstable{_hint(settings, step)}")
     thermostat = settings.equilibration if step <= settings.equilibration_steps else settings.thermostat
     if thermostat is not None:
         velocity = thermostat.apply(velocity, masses, reducer, rng, ids, step)
     temperature = units.temperature_k(kinetic_energy(velocity, masses, reducer), settings.n_dof)
     if reducer.any(temperature > settings.max_temperature_K):
         raise Instability(f"step {step}: temperature {temperature:.0f} K exceeds the bound "
-                          f"{settings.max_temperature_K:.0f} K; the forecast is unstable{_hint(settings)}")
+                          f"{settings.max_temperature_K:.0f} K; the forecast is unstable{_hint(settings, step)}")
     return (displacement.to(torch.float64).cpu().numpy(), velocity.to(torch.float64).cpu().numpy(), temperature)
 
 
-def _hint(settings: StepSettings) -> str:
-    """What to try when a run without equilibration goes unstable: most often a start far from equilibrium."""
-    if settings.equilibration_steps:
+def _hint(settings: StepSettings, step: int) -> str:
+    """What to try when a run without equilibration goes unstable in its first picoseconds: most often a start
+    far from equilibrium."""
+    if settings.equilibration_steps or step * settings.dt_fs > EARLY_FS:
         return ""
     return (" (a structure built rather than equilibrated — a lattice, packmol — heats as it relaxes: hold it at T "
             "first with --equilibrate-ps 0.5)")
