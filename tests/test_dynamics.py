@@ -131,14 +131,21 @@ def test_runaway_temperature_stops_with_a_clear_message(tiny_model, water):
         forecast(water, tiny_model, 3, ForecastSettings(nve=True))
 
 
-def test_equilibration_holds_a_hot_start_at_T_then_hands_over(tiny_model, water, monkeypatch):
-    """--equilibrate-ps: the first steps run under Langevin τ = 10 fs whatever the ensemble, then the ensemble
-    asked for (here NVE with a free-flight model, which keeps every velocity as it is)."""
-    def free_flight(graph, sync=None, reducer=None):
+@pytest.fixture
+def free_flight(tiny_model, monkeypatch):
+    """The tiny model predicting straight-line motion, Δr = vΔt and v′ = v: in NVE every velocity stays as it is."""
+    def forward(graph, sync=None, reducer=None):
         velocities = graph.velocities[: graph.n_owned]
         return velocities * tiny_model.dt_fs, velocities.clone()
 
-    monkeypatch.setattr(tiny_model, "forward", free_flight)
+    monkeypatch.setattr(tiny_model, "forward", forward)
+    return tiny_model
+
+
+def test_equilibration_holds_a_hot_start_at_T_then_hands_over(free_flight, water):
+    """--equilibrate-ps: the first steps run under Langevin τ = 10 fs whatever the ensemble, then the ensemble
+    asked for (here NVE with a free-flight model, which keeps every velocity as it is)."""
+    tiny_model = free_flight
     hot = water.copy()
     hot.set_velocities(units.velocities_to_ase(thermal_velocities(hot.numbers, 900.0, seed=4)))
     n_eq = 40
@@ -156,15 +163,11 @@ def test_equilibration_holds_a_hot_start_at_T_then_hands_over(tiny_model, water,
         plain.get_velocities())), degrees_of_freedom(len(plain), True)) > 600
 
 
-def test_position_noise_is_gaussian_keeps_the_centre_of_mass_and_is_its_own_stream(tiny_model, water, monkeypatch):
+def test_position_noise_is_gaussian_keeps_the_centre_of_mass_and_is_its_own_stream(free_flight, water, monkeypatch):
     """`TrajCast.position_noise_A`: N(0, σ²) on every position after each step, drawn per (seed, step, atom id) on
     a stream of its own (not the Langevin thermostat's draws), less its mass-weighted mean."""
-    def free_flight(graph, sync=None, reducer=None):
-        velocities = graph.velocities[: graph.n_owned]
-        return velocities * tiny_model.dt_fs, velocities.clone()
-
-    monkeypatch.setattr(tiny_model, "forward", free_flight)
-    tiny_model.position_noise_A = sigma = 2e-3
+    tiny_model, sigma = free_flight, 2e-3
+    monkeypatch.setattr(tiny_model, "position_noise_A", sigma)
     settings = ForecastSettings(nve=True, seed=3)
     rng = np.random.default_rng(3)
     state = initial_state(water, tiny_model, settings, rng)
@@ -176,7 +179,6 @@ def test_position_noise_is_gaussian_keeps_the_centre_of_mass_and_is_its_own_stre
     np.testing.assert_allclose((masses[:, None] * noise).sum(0), 0.0, atol=1e-12)
     thermostat_draws = hashed_normals(3, 1, state.ids)
     assert abs(np.corrcoef(noise.ravel(), thermostat_draws.ravel())[0, 1]) < 0.15
-    tiny_model.position_noise_A = 0.0
 
 
 def test_a_jump_in_temperature_at_the_start_is_named_once():

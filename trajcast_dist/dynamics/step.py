@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.thermostat import CSVR, Langevin, hashed_normals, kinetic_energy
+from trajcast_dist.dynamics.thermostat import CSVR, Langevin, hashed_normals, kinetic_energy, mass_weighted_mean
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import Graph
 from trajcast_dist.reduce import Reducer
@@ -93,6 +93,4 @@ def _position_noise(sigma_A: float, masses: torch.Tensor, reducer: Reducer, seed
     its mass-weighted mean (the centre of mass stays where the conservation layer put it). Why: see
     `TrajCast.position_noise_A`."""
     noise = sigma_A * torch.as_tensor(hashed_normals(seed, step, ids, stream=1), dtype=like.dtype, device=like.device)
-    sums = torch.cat([(masses.unsqueeze(-1) * noise).sum(0), masses.sum().reshape(1)]).to(torch.float64)
-    totals = reducer.sum(sums)
-    return noise - (totals[:3] / totals[3]).to(like.dtype)
+    return noise - mass_weighted_mean(noise, masses, reducer)

@@ -21,7 +21,7 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.reduce import Reducer
 
 __all__ = ["CSVR", "Langevin", "THERMOSTATS", "degrees_of_freedom", "add_element_sums", "element_temperatures",
-           "kinetic_energy"]
+           "kinetic_energy", "mass_weighted_mean"]
 
 
 def degrees_of_freedom(n_atoms: int, periodic) -> int:
@@ -115,10 +115,15 @@ class Langevin:
         noise = torch.as_tensor(hashed_normals(self.seed, step, ids), dtype=velocities.dtype,
                                 device=velocities.device)
         kick = (self.c - 1.0) * velocities + torch.sqrt((1.0 - self.c ** 2) * variance).unsqueeze(-1) * noise
-        sums = torch.cat([(masses.unsqueeze(-1) * kick).sum(0), masses.sum().reshape(1)]).to(torch.float64)
-        totals = reducer.sum(sums)
-        drift = (totals[:3] / totals[3]).to(velocities.dtype)
-        return velocities + kick - drift
+        return velocities + kick - mass_weighted_mean(kick, masses, reducer)
+
+
+def mass_weighted_mean(x: torch.Tensor, masses: torch.Tensor, reducer: Reducer) -> torch.Tensor:
+    """Σ m x / Σ m of `x` (n, 3) over all ranks, in x's dtype: what a random kick must lose to leave the centre
+    of mass and the total momentum as the conservation layer set them."""
+    sums = torch.cat([(masses.unsqueeze(-1) * x).sum(0), masses.sum().reshape(1)]).to(torch.float64)
+    totals = reducer.sum(sums)
+    return (totals[:3] / totals[3]).to(x.dtype)
 
 
 THERMOSTATS = ("csvr", "langevin")

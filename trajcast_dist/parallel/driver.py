@@ -46,7 +46,7 @@ class DistributedDriver:
         self.settings, self.rng, self.dtype, self.device = settings, rng, dtype, device
         self.header = dict(header)
         self.reducer = MPIReducer(comm.world)
-        self.is_main = comm.rank == 0
+        self.is_main = self.reducer.is_main
         self.timers = {"borders": 0.0, "graph": 0.0, "model": 0.0, "exchange": 0.0}
         self._steps_since_stats = 0
         self._max_ghost = 0
