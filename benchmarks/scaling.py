@@ -67,9 +67,9 @@ def worker(rep, steps, config_name):
     settings = make_step_settings(model, state.n_atoms, state.periodic, ForecastSettings())
     rng = np.random.default_rng(0)
     if world_size() == 1:
-        from trajcast_dist.dynamics.rollout import SerialDriver
+        from trajcast_dist.forecast import serial_driver
 
-        driver = SerialDriver(model, state, settings, rng)
+        driver = serial_driver(model, state, ForecastSettings(), rng)
         times = [_timed(driver.step) for _ in range(steps + 1)][1:]
         print(json.dumps({"P": 1, "atoms": state.n_atoms, "ms_per_step": 1e3 * float(np.median(times)),
                           "owned": [state.n_atoms], "ghosts": [0], "model_s": [float(np.sum(times))],
@@ -78,28 +78,28 @@ def worker(rep, steps, config_name):
     from mpi4py import MPI
 
     from trajcast_dist.io.blocks import frame_header, state_blocks
-    from trajcast_dist.parallel.driver import DistributedDriver
+    from trajcast_dist.parallel.driver import distributed_driver
 
     world = MPI.COMM_WORLD
     main = world.rank == 0
-    driver = DistributedDriver.from_blocks(model, world.bcast(frame_header(state) if main else None, root=0),
-                                           state_blocks(state) if main else None, settings, rng, world)
+    driver = distributed_driver(model, world.bcast(frame_header(state) if main else None, root=0),
+                                state_blocks(state) if main else None, settings, rng, world)
     del state
     driver.step()
-    driver.comm.reset_traffic()
+    driver.halo.comm.reset_traffic()
     driver.timers = dict.fromkeys(driver.timers, 0.0)
     times = []
     for _ in range(steps):
         world.Barrier()
         times.append(_timed(driver.step))
-    traffic = driver.comm.reset_traffic()
-    gathered = world.gather({"owned": len(driver.atoms), "ghosts": driver.comm.n_ghost, "timers": driver.timers,
+    traffic = driver.halo.comm.reset_traffic()
+    gathered = world.gather({"owned": len(driver.atoms), "ghosts": driver.halo.comm.n_ghost, "timers": driver.timers,
                              "bytes": traffic.bytes, "messages": traffic.messages, "maxrss_MB": _maxrss_mb()},
                             root=0)
     if world.rank == 0:
         per_step = lambda key, kind: sum(g[key][kind] for g in gathered) / steps  # noqa: E731
         print(json.dumps({
-            "P": world.size, "atoms": driver.header["n_atoms"], "grid": driver.domain.grid,
+            "P": world.size, "atoms": driver.header["n_atoms"], "grid": driver.halo.domain.grid,
             "ms_per_step": 1e3 * float(np.median(times)), "owned": [g["owned"] for g in gathered],
             "ghosts": [g["ghosts"] for g in gathered], "model_s": [g["timers"]["model"] for g in gathered],
             "timers_max_s": {k: max(g["timers"][k] for g in gathered) / steps for k in gathered[0]["timers"]},

@@ -51,13 +51,13 @@ def save_restart(path, state, rng_state: dict, settings: dict) -> None:
 
 
 def gather(driver):
-    """The whole state of a `DistributedDriver` on rank 0 (assembled chunk by chunk), None elsewhere;
+    """The whole state of a distributed `Driver` on rank 0 (assembled chunk by chunk), None elsewhere;
     collective. Raises unless every id is owned by exactly one rank."""
     from trajcast_dist.dynamics.state import SystemState
     from trajcast_dist.parallel.atoms import ATOM_COLUMNS, LocalAtoms
     from trajcast_dist.parallel.scatter import gather_blocks
 
-    world, header = driver.comm.world, driver.header
+    world, header = driver.halo.comm.world, driver.header
     blocks = list(gather_blocks(world, driver.atoms, header["n_atoms"]))
     if world.rank != 0:
         return None

@@ -53,13 +53,12 @@ def _scatter(model, state, settings, rng, world):
     """A distributed driver of the `state` every rank built (rank 0's copy is the one scattered)."""
     from trajcast_dist.forecast import make_step_settings
     from trajcast_dist.io.blocks import frame_header, state_blocks
-    from trajcast_dist.parallel.driver import DistributedDriver
+    from trajcast_dist.parallel.driver import distributed_driver
 
     main = world.rank == 0
-    return DistributedDriver.from_blocks(model, world.bcast(frame_header(state) if main else None, root=0),
-                                         state_blocks(state) if main else None,
-                                         make_step_settings(model, state.n_atoms, state.periodic, settings), rng,
-                                         world)
+    return distributed_driver(model, world.bcast(frame_header(state) if main else None, root=0),
+                              state_blocks(state) if main else None,
+                              make_step_settings(model, state.n_atoms, state.periodic, settings), rng, world)
 
 
 def trajectory(cases_path, model_path, steps, out_path):
@@ -85,11 +84,11 @@ def trajectory(cases_path, model_path, steps, out_path):
             owned_before = set(driver.atoms.ids.tolist())
             driver.step()
             arrived = len(set(driver.atoms.ids.tolist()) - owned_before)
-            ghosts.append(world.gather(driver.comm.n_ghost, root=0))
+            ghosts.append(world.gather(driver.halo.comm.n_ghost, root=0))
             migrated.append(world.reduce(arrived, op=MPI.SUM, root=0))
             after = gather(driver)  # raises unless every id is owned by exactly one rank
             if world.rank == 0:
-                expected.append(numpy_ghost_counts(before.positions, before.cell, driver.domain.grid,
+                expected.append(numpy_ghost_counts(before.positions, before.cell, driver.halo.domain.grid,
                                                    model.cutoff_A))
                 seam.append(int((after.image != before.image).any(axis=1).sum()))
                 positions.append(after.positions)
@@ -100,7 +99,7 @@ def trajectory(cases_path, model_path, steps, out_path):
             results.update({f"{name}/positions": np.array(positions), f"{name}/velocities": np.array(velocities),
                             f"{name}/ghosts": np.array(ghosts), f"{name}/expected_ghosts": np.array(expected),
                             f"{name}/migrated": np.array(migrated), f"{name}/seam": np.array(seam),
-                            f"{name}/grid": np.array(driver.domain.grid),
+                            f"{name}/grid": np.array(driver.halo.domain.grid),
                             f"{name}/owned_counts": np.array(owned_counts)})
     if world.rank == 0:
         np.savez(out_path, **results)
@@ -120,14 +119,14 @@ def fault(model_path, cases_path):
 
     def run():
         driver = _scatter(model, state, settings, np.random.default_rng(0), world)
-        sync = driver.comm.sync
+        sync = driver.halo.sync
 
         def failing_sync(h, layer):
             if world.rank == 1 and driver.step_count == 2 and layer == 1:
                 raise RuntimeError("injected failure on rank 1")
             return sync(h, layer)
 
-        driver.comm.sync = failing_sync
+        driver.halo.sync = failing_sync
         for _ in range(10):
             driver.step()
         return 0

@@ -7,7 +7,7 @@
     dyn.attach(Trajectory("md.traj", "w", atoms).write, interval=10)
     dyn.run(1000)                                                          # 1000 model steps of Δt = 5 fs
 
-Each step is the forecast library's step (`dynamics.rollout.SerialDriver`: model, conservation, CSVR), so a run
+Each step is the forecast library's step (`dynamics.rollout.Driver`: model, conservation, CSVR), so a run
 reproduces `trajcast-dist forecast` with the same structure, settings and seed number for number. The Atoms
 object holds the current positions (wrapped into the cell), velocities in ASE units, the periodic `image` counts
 and `info["step"]`, `info["time_fs"]` after every step; positions or velocities changed on it between steps are
@@ -80,7 +80,7 @@ class TrajCastDynamics(MolecularDynamics):
 
     def _push(self) -> None:
         """The driver's state onto the Atoms object (remembered, so that user edits can be told apart)."""
-        s = self.driver.state
+        s = self.driver.state()
         self.atoms.set_positions(s.positions)
         self.atoms.set_velocities(units.velocities_to_ase(s.velocities))
         self.atoms.arrays["image"] = s.image.copy()
@@ -90,7 +90,7 @@ class TrajCastDynamics(MolecularDynamics):
     def _pull(self) -> None:
         """Positions or velocities set on the Atoms since the last step replace the driver's. Untouched arrays are
         not converted back, so an undisturbed run keeps the driver's numbers bit for bit."""
-        s = self.driver.state
+        s = self.driver.state()
         positions, momenta = self.atoms.get_positions(), self.atoms.get_momenta()
         if not np.array_equal(positions, self._pushed[0]):
             s.positions = np.ascontiguousarray(positions, dtype=np.float64)
@@ -110,7 +110,7 @@ class _TemperatureLog:
         self.header = False
 
     def __call__(self) -> None:
-        s = self.dyn.driver.state
+        s = self.dyn.driver.state()
         masses = units.masses_amu(s.numbers)
         n_dof = degrees_of_freedom(s.n_atoms, s.periodic)
         total = units.temperature_k(units.kinetic_energy_ev(masses, s.velocities), n_dof)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trajcast_dist.runtime import usable_cores
+
 __all__ = ["BenchCase", "BenchResult", "run_case", "run_case_isolated", "water_system", "format_table",
            "append_results", "PAPER_SECONDS_PER_STEP", "PATHS"]
 
@@ -146,8 +148,7 @@ def device_name(device: str) -> str:
         return torch.cuda.get_device_name(torch.device(device))
     model = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
                   if line.startswith("model name")), "CPU")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores"
+    return f"{model}, {usable_cores()} cores"
 
 
 def load_average() -> str:

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import SerialDriver, check_compatible, check_overlaps
+from trajcast_dist.dynamics.rollout import Driver, LocalHalo, check_compatible, check_overlaps
 from trajcast_dist.dynamics.step import EQUILIBRATION_TAU_FS, StepSettings
 from trajcast_dist.dynamics.state import SystemState
 from trajcast_dist.dynamics.thermostat import THERMOSTATS, add_element_sums, degrees_of_freedom, element_temperatures
 from trajcast_dist.dynamics.velocities import maxwell_boltzmann, remove_net_momentum
 from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.io.blocks import frame_header
 from trajcast_dist.io.extxyz_writer import ExtxyzFrameWriter
 from trajcast_dist.io.restart import RestartReader, RestartWriter, prepare_append
 from trajcast_dist.io.structure import has_velocities, state_from_atoms
@@ -131,10 +132,12 @@ def forecast(atoms, model, steps: int, settings: ForecastSettings | None = None,
 
 
 def serial_driver(model, state: SystemState, settings: ForecastSettings, rng: np.random.Generator,
-                  device="cpu") -> SerialDriver:
+                  device="cpu") -> Driver:
     """The one-process driver of `state` with `settings` (its dtype, thermostat, bounds)."""
-    return SerialDriver(model, state, make_step_settings(model, state.n_atoms, state.periodic, settings), rng,
-                        DTYPES[settings.dtype], device)
+    check_compatible(model, state.numbers, state.pbc)
+    return Driver(model, state, frame_header(state), LocalHalo(state.pbc),
+                  make_step_settings(model, state.n_atoms, state.periodic, settings), rng, DTYPES[settings.dtype],
+                  device)
 
 
 def make_step_settings(model, n_atoms: int, periodic: bool, settings: ForecastSettings) -> StepSettings:
@@ -193,7 +196,7 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
     finally:
         if writer:
             writer.close()
-    return driver.result()
+    return driver.state()
 
 
 def model_path(flag, restart: RestartReader | None) -> str:

@@ -6,7 +6,7 @@ import torch
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["DTYPES", "set_threads", "resolve_device"]
+__all__ = ["DTYPES", "set_threads", "usable_cores", "resolve_device"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -16,8 +16,12 @@ def set_threads(threads, ranks_per_node: int) -> None:
     20× slower each): `threads`, else OMP_NUM_THREADS as the user set it, else cores / ranks."""
     if not threads and os.environ.get("OMP_NUM_THREADS", "").isdigit():
         threads = int(os.environ["OMP_NUM_THREADS"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(threads or max(1, cores // max(1, ranks_per_node)))
+    torch.set_num_threads(threads or max(1, usable_cores() // max(1, ranks_per_node)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, e.g. a Slurm allocation), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def resolve_device(device: str, local_rank: int) -> torch.device:

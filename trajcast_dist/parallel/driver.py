@@ -1,4 +1,5 @@
-"""The distributed forecast driver and `mpirun -n P trajcast-dist-forecast ...`.
+"""The halo of one rank of a distributed forecast (`GhostHalo`: `dynamics.rollout.Driver` runs the step) and
+`mpirun -n P trajcast-dist-forecast ...`.
 
 Each step on every rank: `borders()` (ghosts) → graph of owned + ghost atoms (edges with owned receivers) →
 the serial model with `forward_comm` as its `sync` hook and an MPI reducer → positions wrapped →
@@ -18,120 +19,58 @@ import traceback
 import numpy as np
 import torch
 
-from trajcast_dist import units
-from trajcast_dist.dynamics.rollout import check_overlaps, kinetic_temperature
-from trajcast_dist.dynamics.state import wrap_positions
-from trajcast_dist.dynamics.step import Instability, StepSettings, propagate
+from trajcast_dist.dynamics.rollout import Driver, check_overlaps
+from trajcast_dist.dynamics.step import Instability, StepSettings
 from trajcast_dist.errors import UserError
 from trajcast_dist.forecast import append_options, make_step_settings, run_forecast
 from trajcast_dist.forecast_run import header_line, open_model, prepare
-from trajcast_dist.graph import build_graph
 from trajcast_dist.parallel.atoms import LocalAtoms
 from trajcast_dist.parallel.comm import Comm, MPIReducer
 from trajcast_dist.parallel.domain import Domain
 from trajcast_dist.parallel.scatter import AgreedError, gather_atoms, scatter_blocks
 from trajcast_dist.runtime import DTYPES
 
-__all__ = ["AgreedError", "DistributedDriver", "agree", "guarded", "run_distributed"]
+__all__ = ["AgreedError", "GhostHalo", "distributed_driver", "agree", "guarded", "run_distributed"]
 
 PROG = "trajcast-dist forecast"
 
 
-class DistributedDriver:
-    """Advances the atoms this rank owns; same interface as `SerialDriver` for `run_forecast`."""
+class GhostHalo:
+    """What one rank of P sees around the atoms it owns (the `LocalHalo` of a distributed run): ghost atoms
+    within a cutoff of its subdomain (`Comm.borders`), their features refreshed after every layer (`Comm.sync`),
+    atoms migrated to their new owner after each step (`Comm.exchange`), sums over all ranks (`MPIReducer`)."""
 
-    def __init__(self, model, atoms: LocalAtoms, header: dict, domain: Domain, comm: Comm,
-                 settings: StepSettings, rng: np.random.Generator, dtype=torch.float64, device="cpu"):
-        self.model, self.atoms, self.domain, self.comm = model, atoms, domain, comm
-        self.settings, self.rng, self.dtype, self.device = settings, rng, dtype, device
-        self.header = dict(header)
+    def __init__(self, domain: Domain, comm: Comm):
+        self.domain, self.comm = domain, comm
         self.reducer = MPIReducer(comm.world)
-        self.is_main = self.reducer.is_main
-        self.timers = {"borders": 0.0, "graph": 0.0, "model": 0.0, "exchange": 0.0}
+        self.sync = comm.sync
         self._steps_since_stats = 0
-        self._max_ghost = 0
-        self._stats = {}
 
-    @classmethod
-    def from_blocks(cls, model, header: dict, blocks, settings: StepSettings, rng, world, grid=None,
-                    dtype=torch.float64, device="cpu", cuda_aware: bool = False) -> "DistributedDriver":
-        """Scatter the atoms rank 0 reads block by block (`blocks` is None on other ranks; `header` is known
-        everywhere), so no rank ever holds the whole input."""
-        domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A,
-                                                    grid))
-        atoms = scatter_blocks(world, domain, blocks, header["n_atoms"])
-        return cls(model, atoms, header, domain, Comm(domain, world, device, cuda_aware), settings, rng, dtype,
-                   device)
+    def borders(self, atoms: LocalAtoms) -> tuple:
+        """(positions, velocities, atomic numbers, pbc, owned rows) of the graph's nodes: owned atoms, then
+        ghosts at their image-shifted positions (so the graph needs no periodic images of its own)."""
+        rows = self.comm.borders(atoms)
+        return rows[:, :3], rows[:, 3:6], np.rint(rows[:, 6]).astype(np.int64), False, len(atoms)
 
-    @property
-    def step_count(self) -> int:
-        return self.header["step"]
-
-    def step(self) -> float:
-        """One Δt for the whole system (collective); returns the global temperature after the thermostat."""
-        clock = time.perf_counter()
-        rows = self.comm.borders(self.atoms)
-        self._max_ghost = max(self._max_ghost, self.comm.n_ghost)
-        tick = self._lap("borders", clock)
-        numbers = np.rint(rows[:, 6]).astype(np.int64)
-        graph = build_graph(rows[:, :3], rows[:, 3:6], self.model.species_index(numbers), units.masses_amu(numbers),
-                            self.header["cell"], False, self.model.cutoff_A, n_owned=len(self.atoms),
-                            dtype=self.dtype, device=self.device)
-        tick = self._lap("graph", tick)
-        displacement, velocities, temperature = propagate(self.model, graph, self.settings, self.reducer, self.rng,
-                                                          self.step_count + 1, self.atoms.ids, sync=self.comm.sync)
-        tick = self._lap("model", tick)
-        atoms = self.atoms
-        atoms.positions, atoms.image = wrap_positions(atoms.positions + displacement, atoms.image,
-                                                      self.header["cell"], self.header["pbc"])
-        atoms.velocities = velocities
-        self.atoms = self.comm.exchange(atoms)
-        self._lap("exchange", tick)
-        self.header["step"] += 1
-        self.header["time_fs"] += self.model.dt_fs
+    def exchange(self, atoms: LocalAtoms) -> LocalAtoms:
         self._steps_since_stats += 1
-        return temperature
+        return self.comm.exchange(atoms)
 
-    def snapshot(self):
-        """(header, blocks) of the current state for output sinks; collective. `blocks` yields the atoms in
-        id order a chunk at a time on rank 0 (None elsewhere); every rank must exhaust it or none may start
-        it. Also refreshes the log statistics."""
-        self._stats = self._collect_stats()
-        return dict(self.header), gather_atoms(self.comm.world, self.atoms, self.header["n_atoms"])
+    def gather(self, atoms: LocalAtoms, n_atoms: int):
+        """The atoms in id order a chunk at a time on rank 0 (None elsewhere); collective."""
+        return gather_atoms(self.comm.world, atoms, n_atoms)
 
-    def temperature(self) -> float:
-        """Kinetic temperature of the whole system (Allreduce of the owned atoms' kinetic energies)."""
-        return kinetic_temperature(self.reducer, self.atoms.numbers, self.atoms.velocities, self.header["n_atoms"],
-                                   bool(self.header["pbc"].any()))
-
-    def result(self):
-        """What `run_forecast` returns: nothing, as no rank holds the whole final state."""
+    def whole(self, atoms, header: dict) -> None:
+        """No rank holds the whole state."""
         return None
 
-    def check_overlaps(self, where: str) -> None:
-        """`check_overlaps` of the atoms this rank owns against its owned and ghost atoms (collective)."""
-        rows = self.comm.borders(self.atoms)
-        check_overlaps(rows[:, :3], rows[:, 6], rows[:, 7], self.header["cell"], False, where, len(self.atoms))
-
-    def shift_velocities(self, shift: np.ndarray | None) -> None:
-        """Subtract a velocity common to all atoms (the input's net drift, measured while it was read)."""
-        if shift is not None:
-            self.atoms.velocities = self.atoms.velocities - np.asarray(shift, dtype=np.float64)
-
-    def stats(self) -> dict:
-        return self._stats
-
-    def _lap(self, name: str, since: float) -> float:
-        now = time.perf_counter()
-        self.timers[name] += now - since
-        return now
-
-    def _collect_stats(self) -> dict:
+    def stats(self, atoms: LocalAtoms) -> dict:
+        """Balance and traffic since the last call, over all ranks (collective)."""
         from mpi4py import MPI
 
         world = self.comm.world
         traffic = self.comm.reset_traffic()
-        n, g = len(self.atoms), self.comm.n_ghost
+        n, g = len(atoms), self.comm.n_ghost
         extremes = np.array([n, -n, g, -g], dtype=np.int64)
         world.Allreduce(MPI.IN_PLACE, extremes, op=MPI.MAX)
         sent = np.array([sum(traffic.bytes.values()), traffic.bytes["forward"], sum(traffic.messages.values())],
@@ -142,6 +81,22 @@ class DistributedDriver:
         return {"ranks": world.size, "atoms/rank": f"{-extremes[1]}-{extremes[0]}",
                 "ghosts/rank": f"{-extremes[3]}-{extremes[2]}", "halo_kB/step": f"{sent[0] / steps / 1e3:.1f}",
                 "msgs/step": f"{sent[2] / steps:.0f}"}
+
+
+def distributed_driver(model, header: dict, blocks, settings: StepSettings, rng, world, grid=None,
+                       dtype=torch.float64, device="cpu", cuda_aware: bool = False) -> Driver:
+    """The driver of this rank's atoms, scattered from the blocks rank 0 reads (`blocks` is None on other ranks;
+    `header` is known everywhere), so no rank ever holds the whole input."""
+    domain = agree(world, lambda: Domain.create(header["cell"], header["pbc"], world.size, model.cutoff_A, grid))
+    atoms = scatter_blocks(world, domain, blocks, header["n_atoms"])
+    halo = GhostHalo(domain, Comm(domain, world, device, cuda_aware))
+    return Driver(model, atoms, header, halo, settings, rng, dtype, device)
+
+
+def check_owned_overlaps(driver: Driver, where: str) -> None:
+    """`check_overlaps` of the atoms this rank owns against its owned and ghost atoms (collective)."""
+    rows = driver.halo.comm.borders(driver.atoms)
+    check_overlaps(rows[:, :3], rows[:, 6], rows[:, 7], driver.header["cell"], False, where, len(driver.atoms))
 
 
 def run_distributed(job) -> int:
@@ -215,17 +170,19 @@ def _forecast(job, world) -> int:
     header = world.bcast(source.header if main else None, root=0)
     n_atoms, periodic = header["n_atoms"], bool(header["pbc"].any())
     step = make_step_settings(model, n_atoms, periodic, settings)
-    driver = DistributedDriver.from_blocks(model, header, source.blocks if main else None, step, rng, world,
-                                           job.grid, DTYPES[settings.dtype], device, job.cuda_aware)
-    driver.shift_velocities(world.bcast(source.velocity_shift() if main else None, root=0))
-    agree(world, lambda: driver.check_overlaps(job.restart or job.structure))
+    driver = distributed_driver(model, header, source.blocks if main else None, step, rng, world, job.grid,
+                                DTYPES[settings.dtype], device, job.cuda_aware)
+    shift = world.bcast(source.velocity_shift() if main else None, root=0)  # the input's net drift, seen as read
+    if shift is not None:
+        driver.atoms.velocities = driver.atoms.velocities - np.asarray(shift, dtype=np.float64)
+    agree(world, lambda: check_owned_overlaps(driver, job.restart or job.structure))
     continuation = agree(world, lambda: append_options(restart) if job.append else {}, root_only=True)
     del source, restart
     on_root.clear()  # rank 0 keeps only its own atoms from here on
     output, restart_out = outputs
     log = (lambda line: print(line, flush=True)) if main else None  # noqa: E731
     if log:
-        log(header_line(n_atoms, model, settings, device, f"{world.size} processes, {driver.domain.describe()}"))
+        log(header_line(n_atoms, model, settings, device, f"{world.size} processes, {driver.halo.domain.describe()}"))
     run_forecast(driver, job.steps, settings, output=output, restart_path=restart_out, log=log, progress=False,
                  model_record=record, **continuation)
     if log:
