@@ -64,7 +64,6 @@ def worker(rep, steps, config_name):
 
     model = _model(config_name)
     state = _state(rep, model)
-    settings = make_step_settings(model, state.n_atoms, state.periodic, ForecastSettings())
     rng = np.random.default_rng(0)
     if world_size() == 1:
         from trajcast_dist.forecast import serial_driver
@@ -82,6 +81,7 @@ def worker(rep, steps, config_name):
 
     world = MPI.COMM_WORLD
     main = world.rank == 0
+    settings = make_step_settings(model, state.n_atoms, state.periodic, ForecastSettings())
     driver = distributed_driver(model, world.bcast(frame_header(state) if main else None, root=0),
                                 state_blocks(state) if main else None, settings, rng, world)
     del state
