@@ -54,6 +54,8 @@ def main() -> None:
                              "packmol), velocities from Maxwell–Boltzmann (water only)")
     parser.add_argument("--equilibrate-ps", type=float, default=0.0,
                         help="forecast's --equilibrate-ps: the first ps under Langevin τ = 10 fs (a built box)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seeds the lattice box and the forecast's thermostat noise (default 1)")
     parser.add_argument("--out", default="runs/validation")
     args = parser.parse_args()
     out = Path(args.out)
@@ -74,14 +76,14 @@ def main() -> None:
     if args.start == "lattice":
         from trajcast_dist.structures import water_box
 
-        ase.io.write(start, water_box(seed=1))
+        ase.io.write(start, water_box(seed=args.seed))
     else:
         # an equilibrated MD frame with its velocities
         ase.io.write(start, ase.io.read(args.md_frame or args.reference, index=0))
     forecast = ["trajcast-dist-forecast", str(start), "--model", args.model, "--steps", str(args.steps),
                 "--temperature", "300", "--tau", str(args.tau), "--thermostat", args.thermostat, "--stride", "1",
                 "--fast", "--dtype", args.dtype,
-                "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", "1",
+                "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", str(args.seed),
                 "--equilibrate-ps", str(args.equilibrate_ps)]
     if args.ranks > 1:
         forecast = ["mpiexec", "-n", str(args.ranks), *forecast]

@@ -65,8 +65,13 @@ def test_train_is_a_subcommand_with_the_module_flags():
     assert "trajcast-dist train" in result.stdout and "--config" in result.stdout and "--resume" in result.stdout
 
 
-def test_old_training_backend_key_names_its_new_name(tmp_path):
+def test_old_backend_keys_name_their_new_names(tmp_path):
+    """The two backends have two names: torch.distributed's `training.dist_backend`, the tensor products'
+    `training.tensor_backend` (a run-time choice, so not in the model's architecture)."""
     config = tmp_path / "old.yaml"
-    config.write_text("training:\n  backend: gloo\n")
-    with pytest.raises(UserError, match="training.backend is now training.dist_backend"):
-        load_config(config)
+    for text, message in (("training:\n  backend: gloo\n", "training.backend is now training.dist_backend"),
+                          ("model:\n  backend: cueq\n", "model.backend is now training.tensor_backend"),
+                          ("training:\n  tensor_backend: cuda\n", "training.tensor_backend = 'cuda'; choose e3nn")):
+        config.write_text(text)
+        with pytest.raises(UserError, match=message):
+            load_config(config)

@@ -141,3 +141,33 @@ def test_kill_9_mid_epoch_then_resume_loses_at_most_that_epoch(store, tmp_path):
     assert final["epoch"] == completed + 1
     assert [row["epoch"] for row in final["history"]] == list(range(completed + 1))
     assert len((out / "train_log.csv").read_text().splitlines()) == completed + 2
+
+
+def _reducer_rank(rank: int, port: int, results) -> None:
+    from trajcast_dist.training.distributed import Dist
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    group = Dist("gloo", "cpu", timeout_s=60)
+    group.init()
+    try:
+        total = group.sum(torch.tensor([rank + 1.0]))
+        shared = group.broadcast(torch.tensor([10.0 * (rank + 1)]))
+        results[rank] = (float(total), float(shared), group.any(rank == 1), group.any(False), group.is_main)
+    finally:
+        group.close()
+
+
+@pytest.mark.mpi
+def test_training_group_is_a_complete_reducer():
+    """Sum, broadcast and any over a real 2-rank gloo group: the answers forecasting's MPI reducer gives."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    results = mp.Manager().dict()
+    mp.spawn(_reducer_rank, args=(port, results), nprocs=2, join=True)
+    assert dict(results) == {0: (3.0, 10.0, True, False, True), 1: (3.0, 10.0, True, False, False)}

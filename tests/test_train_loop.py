@@ -271,3 +271,22 @@ def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, stor
     assert main(["forecast", "--restart", str(tmp_path / "a.xyz.restart.npz"), "--model",
                  str(tmp_path / "noisy_cal.pt"), "--output", str(tmp_path / "e.xyz"), *run]) == 2
     assert "position_noise_A" in capsys.readouterr().err
+
+
+def test_calibrate_writes_gains_given_by_hand_and_checks_them(trained, store, tmp_path, capsys):
+    """`model calibrate --gain H=..,O=..`: gains chosen from rollouts (the shipped model's) go into the file as
+    given; a missing element, a non-positive gain or a store beside --gain are one-line errors."""
+    from trajcast_dist.io.checkpoint import load_model
+
+    model_path, out = trained[1] / "model.pt", tmp_path / "hand.pt"
+    assert main(["model", "calibrate", str(model_path), "--gain", "H=0.996,O=1.0035", "--out", str(out)]) == 0
+    model, meta = load_model(out)
+    assert model.velocity_gain.tolist() == pytest.approx([0.996, 1.0035], rel=1e-12)
+    assert meta["velocity_gain_source"] == {"set": "H=0.996,O=1.0035"}
+    capsys.readouterr()
+    for bad, message in ((["--gain", "H=0.996"], "one gain for each element of the model (H,O)"),
+                         (["--gain", "H=0.996,O=-1"], "'O=-1' is not ELEMENT=GAIN"),
+                         (["--gain", "H=1,Xx=1"], "'Xx=1' is not ELEMENT=GAIN"),
+                         ([str(store), "--gain", "H=1,O=1"], "not both"), ([], "not both")):
+        assert main(["model", "calibrate", str(model_path), *bad, "--out", str(tmp_path / "x.pt")]) == 2
+        assert message in capsys.readouterr().err

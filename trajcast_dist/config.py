@@ -17,11 +17,14 @@ import yaml
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping"]
+__all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping",
+           "stored_model_config"]
 
 _FINITE = " and finite (YAML .nan and .inf are refused)"
-# torch.distributed's backend had the name of the model's tensor-product backend
-_RENAMED = {("training", "backend"): "dist_backend"}
+# torch.distributed's backend had the name of the model's tensor-product backend, which is a run-time choice
+_RENAMED = {("training", "backend"): "training.dist_backend", ("model", "backend"): "training.tensor_backend"}
+# keys of `model:` that files written before they moved (model files, checkpoints) still carry
+_MOVED_FROM_MODEL = ("backend",)
 
 
 @dataclass
@@ -44,7 +47,6 @@ class ModelConfig:
     velocity_rms_A_per_fs: float = 0.01  # replaced by the dataset statistic when training
     dt_fs: float = 5.0
     periodic: bool = True
-    backend: str = "e3nn"
     # Outputs relative to a physical baseline (issue #13): "none" predicts Δr and v′ (the paper); "ballistic"
     # predicts Δr − v Δt and v′ − v, the parts that free flight does not already give.
     baseline: str = "none"
@@ -73,8 +75,6 @@ class ModelConfig:
                 raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         if self.lmax < 1:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
-        if self.backend not in ("e3nn", "cueq", "auto"):
-            raise UserError(f"{where}: model.backend = {self.backend!r}; choose e3nn, cueq or auto")
         if self.baseline not in ("none", "ballistic"):
             raise UserError(f"{where}: model.baseline = {self.baseline!r}; choose none or ballistic")
         for name in ("species_displacement_rms_A", "species_velocity_rms_A_per_fs"):
@@ -137,6 +137,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # also write `last` every N steps (0: at the end of each epoch only)
     species: list[int] | None = None  # atomic numbers the model knows; default: the store's species
     dist_backend: str = "auto"  # torch.distributed backend: auto (nccl on GPU, gloo on CPU), gloo, nccl
+    tensor_backend: str = "e3nn"  # the model's tensor products: e3nn (reference), cueq, auto (cueq on GPU)
     device: str = "auto"  # auto (cuda:LOCAL_RANK when a GPU is visible), cpu, cuda
     threads: int | None = None  # torch CPU threads per rank; default cores / ranks on the node
     init_from: str | None = None  # model file whose weights start a new run (fine-tuning); fresh optimiser
@@ -162,6 +163,8 @@ class TrainConfig:
             raise UserError(f"{where}: training.ema_decay = {self.ema_decay} must be in (0, 1), e.g. 0.99")
         if self.dist_backend not in ("auto", "gloo", "nccl"):
             raise UserError(f"{where}: training.dist_backend = {self.dist_backend!r}; choose auto, gloo or nccl")
+        if self.tensor_backend not in ("e3nn", "cueq", "auto"):
+            raise UserError(f"{where}: training.tensor_backend = {self.tensor_backend!r}; choose e3nn, cueq or auto")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
         if self.dtype not in ("float64", "float32"):
@@ -225,6 +228,11 @@ def load_config(path) -> Config:
     return config
 
 
+def stored_model_config(mapping: dict, where: str) -> "ModelConfig":
+    """The `ModelConfig` a model file or checkpoint stores (older ones also carry the run-time backend)."""
+    return from_mapping(ModelConfig, {k: v for k, v in mapping.items() if k not in _MOVED_FROM_MODEL}, where, "model")
+
+
 def from_mapping(cls, mapping: dict, where: str, section: str):
     """Build dataclass `cls` from a mapping, rejecting unknown keys and values of the wrong type."""
     if not isinstance(mapping, dict):
@@ -233,7 +241,7 @@ def from_mapping(cls, mapping: dict, where: str, section: str):
     hints = typing.get_type_hints(cls)
     for key, value in mapping.items():
         if (section, key) in _RENAMED:
-            raise UserError(f"{where}: {section}.{key} is now {section}.{_RENAMED[section, key]}")
+            raise UserError(f"{where}: {section}.{key} is now {_RENAMED[section, key]}")
         if key not in fields:
             close = [name for name in fields if name.split("_")[0] == str(key).split("_")[0]]
             hint = f" (did you mean {close[0]!r}?)" if close else ""

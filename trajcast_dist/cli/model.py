@@ -42,7 +42,11 @@ def add_arguments(parser) -> None:
     calib = sub.add_parser("calibrate", help="write a copy of a model whose predicted velocities are scaled per "
                                              "element so their mean square matches the MD's on held-out pairs")
     calib.add_argument("model", help="model file")
-    calib.add_argument("store", help="pair store (.zarr) from `trajcast-dist data pairs`, at the model's Δt")
+    calib.add_argument("store", nargs="?",
+                       help="pair store (.zarr) from `trajcast-dist data pairs`, at the model's Δt (not with --gain)")
+    calib.add_argument("--gain", metavar="EL=G,...",
+                       help="write these gains instead of measuring them, one per element of the model, e.g. "
+                            "H=0.996,O=1.0035 (gains tuned by rollouts: docs/validation.md)")
     calib.add_argument("--split", default="val", help="split to measure on (default val)")
     calib.add_argument("--max-frames", type=int, help="measure on the first N pairs only (default: all; nearby "
                                                        "pairs are correlated, so a few hundred give a biased ratio)")
@@ -130,7 +134,15 @@ def _calibrate(args) -> int:
     check_writable(args.out, args.overwrite, "model file")
     if args.max_frames is not None and args.max_frames <= 0:
         raise UserError(f"--max-frames {args.max_frames} must be > 0")
+    if (args.gain is None) == (args.store is None):
+        raise UserError("model calibrate: give a pair store to measure the gains on, or --gain EL=G,... to set "
+                        "them, not both")
     model, meta = load_model(args.model, dtype=getattr(torch, args.dtype))
+    if args.gain is not None:
+        gains = _parse_gains(args.gain, model.species)
+        copy_with_metadata(args.model, args.out, {"velocity_gain": gains, "velocity_gain_source": {"set": args.gain}})
+        print(f"wrote {args.out}: {args.model} with velocity gains {args.gain} (applied before the conservation step)")
+        return 0
     store = PairStore(args.store)
     store.check_split(args.split)
     store.check_dt(model.dt_fs)
@@ -151,6 +163,24 @@ def _calibrate(args) -> int:
           + (f" and position noise σ = {position_noise:.3g} Å per step (√2 × the training input noise "
              f"{trained_noise:g} Å)" if args.position_noise else ""))
     return 0
+
+
+def _parse_gains(text: str, species: list[int]) -> dict[str, float]:
+    """`H=0.996,O=1.0035` → {"1": 0.996, "8": 1.0035}, one positive gain for every element of the model."""
+    gains = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        symbol, _, value = item.partition("=")
+        try:
+            gain = float(value)
+        except ValueError:
+            gain = math.nan
+        if symbol not in atomic_numbers or not 0 < gain < math.inf:
+            raise UserError(f"--gain: {item!r} is not ELEMENT=GAIN with a positive gain (e.g. H=0.996,O=1.0035)")
+        gains[atomic_numbers[symbol]] = gain
+    if sorted(gains) != sorted(species):
+        want = ",".join(chemical_symbols[z] for z in species)
+        raise UserError(f"--gain {text}: give one gain for each element of the model ({want})")
+    return {str(z): gains[z] for z in sorted(gains)}
 
 
 def _info(args) -> int:

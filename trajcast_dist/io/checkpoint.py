@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from trajcast_dist.config import ModelConfig, from_mapping
+from trajcast_dist.config import stored_model_config
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
@@ -82,10 +82,7 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
     from trajcast_dist.model import TrajCast
 
     meta, state_dict = read_metadata(path)
-    config = from_mapping(ModelConfig, meta["config"], str(path), "config")
-    if backend is not None:
-        config.backend = backend
-    model = TrajCast(config, meta["species"])
+    model = TrajCast(stored_model_config(meta["config"], str(path)), meta["species"], backend or "e3nn")
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors

@@ -143,7 +143,7 @@ def _model_config(arch: dict, state: dict, dt_fs: float, periodic: bool, where) 
         hidden_irreps="+".join(f"{channels}x{l}e+{channels}x{l}o" for l in range(lmax + 1)),
         num_layers=int(arch["num_mp_layers"]), mlp_hidden=_mlp_widths(arch, where),
         avg_num_neighbors=float(state["avg_num_neighbors"]), displacement_rms_A=float(rms[0]),
-        velocity_rms_A_per_fs=float(rms[1]), dt_fs=float(dt_fs), periodic=periodic, backend="e3nn",
+        velocity_rms_A_per_fs=float(rms[1]), dt_fs=float(dt_fs), periodic=periodic,
         gate_activation=_gate_activation(arch, channels, lmax, where), bessel_epsilon_A=1e-5,
         conserve_ang_mom=bool(arch.get("conserve_ang_mom", False)), com_displacement="remove_if_zero_momentum",
         net_lin_mom=_target(state, "lin"), net_ang_mom=_target(state, "ang"))

@@ -38,23 +38,23 @@ class TrajCast(nn.Module):
     conservation step.
     """
 
-    def __init__(self, config: ModelConfig, species: list[int]):
+    def __init__(self, config: ModelConfig, species: list[int], backend: str = "e3nn"):
         super().__init__()
         # e3nn computes Clebsch–Gordan coefficients in the default dtype at construction: build in float64 so a
         # float64 model is exact to ~1e-15 (a float32-built one is only equivariant to ~1e-8); cast afterwards.
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
         try:
-            self._build(config, species)
+            self._build(config, species, backend)
         finally:
             torch.set_default_dtype(previous)
 
-    def _build(self, config: ModelConfig, species: list[int]) -> None:
+    def _build(self, config: ModelConfig, species: list[int], backend: str) -> None:
         self.config = config
         self.species = [int(z) for z in species]
         if sorted(set(self.species)) != self.species:
             raise UserError(f"model species {species} must be distinct atomic numbers in increasing order")
-        backend = get_backend(resolve_backend(config.backend))  # built on the CPU: auto is e3nn here
+        backend = get_backend(resolve_backend(backend))  # built on the CPU: auto is e3nn here
         num_species = len(self.species)
         hidden = o3.Irreps(config.hidden_irreps).sort().irreps.simplify()
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)

@@ -67,10 +67,10 @@ def export_checkpoint(checkpoint, out, extra: dict | None = None) -> Path:
 
 def build_model(state: dict):
     """The TrajCast of a checkpoint, with its (EMA, if any) weights, in the training dtype."""
-    from trajcast_dist.config import ModelConfig, from_mapping
+    from trajcast_dist.config import stored_model_config
     from trajcast_dist.model import TrajCast
 
-    config = from_mapping(ModelConfig, state["config"]["model"], "checkpoint", "model")
+    config = stored_model_config(state["config"]["model"], "checkpoint")
     model = TrajCast(config, state["species"]).to(getattr(torch, state["config"]["training"]["dtype"]))
     model.load_state_dict(state["model"])
     if state.get("ema") is not None:  # `best` keeps the exported weights; `last` its running average

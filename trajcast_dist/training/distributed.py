@@ -21,8 +21,7 @@ __all__ = ["Dist"]
 
 
 class Dist(Reducer):
-    """The process group of a training job (or its single-process stand-in): the `Reducer` sums and barrier
-    (training draws no shared random numbers and agrees on no flags, so broadcast and any are not needed)."""
+    """The process group of a training job (or its single-process stand-in), as a `Reducer`."""
 
     def __init__(self, backend: str = "auto", device: str = "auto", timeout_s: float = 1800.0):
         self.env = launch_env()
@@ -58,6 +57,15 @@ class Dist(Reducer):
         if self.active:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
+
+    def broadcast(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Rank 0's `tensor` on every rank (in place; returned for chaining)."""
+        if self.active:
+            dist.broadcast(tensor, src=0)
+        return tensor
+
+    def any(self, flag: bool) -> bool:
+        return bool(self.sum(torch.tensor([float(flag)], dtype=torch.float64, device=self.device)) > 0)
 
     def barrier(self) -> None:
         if self.active:

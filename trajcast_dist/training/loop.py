@@ -149,10 +149,12 @@ class _Trainer:
         self.rms = (self.config.model.displacement_rms_A, self.config.model.velocity_rms_A_per_fs)
 
         from trajcast_dist.model import TrajCast
+        from trajcast_dist.model.backends import resolve_backend
 
         _seed_everything(self.tc.seed)
         dtype = DTYPES[self.tc.dtype]
-        self.model = TrajCast(self.config.model, prepared.species).to(dtype=dtype, device=dist.device)
+        backend = resolve_backend(self.tc.tensor_backend, dist.device)  # auto: cueq on a GPU, as forecast's
+        self.model = TrajCast(self.config.model, prepared.species, backend).to(dtype=dtype, device=dist.device)
         if prepared.init_weights is not None:  # before the engine and the EMA take their copies
             self.model.load_state_dict(prepared.init_weights)
         if self.tc.path == "fast":  # same parameters and state dict; only the tensor-product contraction differs
