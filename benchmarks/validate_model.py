@@ -52,8 +52,9 @@ def main() -> None:
                         help="md: the reference's first (equilibrated) frame with its velocities; lattice: water "
                              "molecules in random orientations on a cubic lattice (what a user builds with ASE or "
                              "packmol), velocities from Maxwell–Boltzmann (water only)")
-    parser.add_argument("--equilibrate-ps", type=float, default=0.0,
-                        help="forecast's --equilibrate-ps: the first ps under Langevin τ = 10 fs (a built box)")
+    parser.add_argument("--equilibrate-ps", type=float,
+                        help="forecast's --equilibrate-ps: the first ps under Langevin τ = 10 fs (a built box); "
+                             "default: what the model file names, as forecast")
     parser.add_argument("--seed", type=int, default=1,
                         help="seeds the lattice box and the forecast's thermostat noise (default 1)")
     parser.add_argument("--out", default="runs/validation")
@@ -84,7 +85,7 @@ def main() -> None:
                 "--temperature", "300", "--tau", str(args.tau), "--thermostat", args.thermostat, "--stride", "1",
                 "--fast", "--dtype", args.dtype,
                 "--output", str(out / "forecast.xyz"), "--overwrite", "--quiet", "--seed", str(args.seed),
-                "--equilibrate-ps", str(args.equilibrate_ps)]
+                *(["--equilibrate-ps", str(args.equilibrate_ps)] if args.equilibrate_ps is not None else [])]
     if args.ranks > 1:
         forecast = ["mpiexec", "-n", str(args.ranks), *forecast]
     run(forecast, out / "forecast.log")

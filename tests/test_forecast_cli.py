@@ -128,6 +128,28 @@ def test_a_model_can_name_its_thermostat_and_flags_still_win(model_file, water_f
     assert code == 2 and "--overwrite" in io.err
 
 
+def test_a_model_can_name_its_equilibration_and_the_flag_still_wins(model_file, water_file, tmp_path, capsys):
+    """`model thermostat --equilibrate-ps` makes a built box work without the flag: `forecast` equilibrates first
+    under the model's thermostat or another one, not under NVE, and `--equilibrate-ps 0` turns it off."""
+    named = tmp_path / "named.pt"
+    code, io = _run(["model", "thermostat", model_file, "--thermostat", "csvr", "--tau", 50, "--equilibrate-ps", 0.5,
+                     "--out", named], capsys)
+    assert code == 0, io.err
+    assert "csvr τ=50 fs, after 0.5 ps of equilibration" in _run(["model", "info", named], capsys)[1].out
+    cases = {(): "τ=50.0 fs (the model's; --thermostat csvr --tau 50 for the paper's) after 0.5 ps of equilibration",
+             ("--thermostat", "langevin"): "NVT Langevin T=300.0 K τ=50.0 fs after 0.5 ps of equilibration",
+             ("--equilibrate-ps", 0): "NVT CSVR T=300.0 K τ=50.0 fs (the model's; --thermostat csvr --tau 50 for the "
+                                      "paper's),",
+             ("--nve",): "NVE,"}
+    for flags, header in cases.items():
+        code, io = _run(["forecast", water_file, "--model", named, "--steps", 2, "--output", tmp_path / "t.xyz",
+                         "--overwrite", "--quiet", *flags], capsys)
+        assert code == 0 and header in io.out, (flags, io.out, io.err)
+    code, io = _run(["model", "thermostat", model_file, "--thermostat", "csvr", "--tau", 50, "--equilibrate-ps", -1,
+                     "--out", tmp_path / "bad.pt"], capsys)
+    assert code != 0 and "--equilibrate-ps" in io.err
+
+
 def test_output_piped_into_a_reader_that_stops_ends_quietly():
     """`trajcast-dist ... | head`: exit 141 (as Unix tools), no traceback."""
     program = ("from trajcast_dist.errors import run_guarded; import argparse, sys; sys.exit(run_guarded("

@@ -39,10 +39,10 @@ class TrajCastDynamics(MolecularDynamics):
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `thermostat` and `tau_fs` default,
     as in `forecast`, to the thermostat the model file names (the shipped default: Langevin, 100 fs), else CSVR
-    50 fs. `temperature_K`, `tau_fs`, `nve`, `thermostat`, `seed`, `dtype`, `max_temperature_factor`,
-    `equilibrate_ps` mean what the `forecast` flags of the same names mean (velocities are drawn at
-    `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the fast
-    inference path, `fast=False` the exact one.
+    50 fs; `equilibrate_ps` to what the model file names, else 0. `temperature_K`, `tau_fs`, `nve`, `thermostat`,
+    `seed`, `dtype`, `max_temperature_factor`, `equilibrate_ps` mean what the `forecast` flags of the same names
+    mean (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the
+    fast inference path, `fast=False` the exact one.
     `logfile` ("-" = stdout) gets one line per `loginterval` steps: time, T and each element's T.
     """
 
@@ -50,7 +50,7 @@ class TrajCastDynamics(MolecularDynamics):
                  tau_fs: float | None = None, nve: bool = False, thermostat: str | None = None,
                  seed: int = _DEFAULT.seed, dtype: str = _DEFAULT.dtype, fast: bool = True,
                  max_temperature_factor: float = _DEFAULT.max_temperature_factor,
-                 equilibrate_ps: float = _DEFAULT.equilibrate_ps, trajectory=None, logfile=None,
+                 equilibrate_ps: float | None = None, trajectory=None, logfile=None,
                  loginterval: int = 1, **kwargs):
         if dtype not in DTYPES:  # before the model is cast to it
             raise UserError(f"dtype {dtype!r}: choose float64 or float32")

@@ -96,10 +96,14 @@ def resolve_settings(stored: dict, *, temperature_K=None, tau_fs=None, thermosta
 
 def named_thermostat(named: dict | None, thermostat: str | None, nve: bool) -> dict:
     """The thermostat a model file names (`trajcast-dist model thermostat`), as settings overrides: used unless
-    another thermostat or NVE is asked for; its τ only with its own thermostat (an asked-for τ wins)."""
-    if not named or nve or thermostat not in (None, named["name"]):
+    another thermostat or NVE is asked for; its τ only with its own thermostat (an asked-for τ wins). The
+    equilibration it names holds under any thermostat (not NVE); an asked-for --equilibrate-ps wins."""
+    if not named or nve:
         return {}
-    return {"thermostat": named["name"], "tau_fs": float(named["tau_fs"]), "thermostat_from_model": True}
+    start = {"equilibrate_ps": float(named["equilibrate_ps"])} if named.get("equilibrate_ps") else {}
+    if thermostat not in (None, named["name"]):
+        return start
+    return {"thermostat": named["name"], "tau_fs": float(named["tau_fs"]), "thermostat_from_model": True, **start}
 
 
 def initial_state(atoms, model, settings: ForecastSettings, rng: np.random.Generator, where="structure"):

@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--equilibrate-ps", type=float, metavar="PS",
                         help="hold the first PS ps at --temperature with a strong per-atom Langevin thermostat "
                              "(τ = 10 fs), then run the chosen ensemble: for a structure built rather than "
-                             "equilibrated (a lattice, packmol), which heats as it relaxes (0.5 is enough for water)")
+                             "equilibrated (a lattice, packmol), which heats as it relaxes (0.5 is enough for water); "
+                             "default: what the model file names (`model info`), else 0")
     parser.add_argument("--seed", type=int,
                         help=f"seed for initial velocities and the thermostat (default {_SETTINGS.seed})")
     parser.add_argument("--output", help=f"extxyz trajectory (default {_JOB.output})")

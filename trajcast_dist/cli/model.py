@@ -37,6 +37,9 @@ def add_arguments(parser) -> None:
     thermo.add_argument("model", help="model file")
     thermo.add_argument("--thermostat", required=True, choices=("csvr", "langevin"))
     thermo.add_argument("--tau", type=float, required=True, help="relaxation time in fs")
+    thermo.add_argument("--equilibrate-ps", type=float, default=0.0, metavar="PS",
+                        help="also name forecast's default --equilibrate-ps (for models validated from built "
+                             "boxes only after it; default 0: none)")
     thermo.add_argument("--out", required=True, help="model file to write (.pt)")
     thermo.add_argument("--overwrite", action="store_true")
     calib = sub.add_parser("calibrate", help="write a copy of a model whose predicted velocities are scaled per "
@@ -118,10 +121,14 @@ def _thermostat(args) -> int:
     from trajcast_dist.io.checkpoint import copy_with_metadata
 
     check_positive("--tau", args.tau, "fs")
+    check_positive("--equilibrate-ps", args.equilibrate_ps, "ps", allow_zero=True)
     check_writable(args.out, args.overwrite, "model file")
-    copy_with_metadata(args.model, args.out, {"thermostat": {"name": args.thermostat, "tau_fs": args.tau}})
-    print(f"wrote {args.out}: {args.model} with thermostat {args.thermostat} τ={args.tau:g} fs (used by `forecast` "
-          "unless --thermostat/--tau say otherwise)")
+    named = {"name": args.thermostat, "tau_fs": args.tau}
+    if args.equilibrate_ps:
+        named["equilibrate_ps"] = args.equilibrate_ps
+    copy_with_metadata(args.model, args.out, {"thermostat": named})
+    print(f"wrote {args.out}: {args.model} with thermostat {_describe_named(named)} (used by `forecast` unless "
+          "--thermostat/--tau/--equilibrate-ps say otherwise)")
     return 0
 
 
@@ -204,10 +211,15 @@ def _info(args) -> int:
     if meta.get("position_noise_A"):
         print(f"pos. noise  σ = {meta['position_noise_A']:.3g} Å per step (`model calibrate`)")
     if meta.get("thermostat"):
-        print(f"thermostat  {meta['thermostat']['name']} τ={meta['thermostat']['tau_fs']:g} fs (forecast's default)")
+        print(f"thermostat  {_describe_named(meta['thermostat'])} (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():
         print(f"  {key:28s} {value}")
     return 0
+
+
+def _describe_named(named: dict) -> str:
+    text = f"{named['name']} τ={named['tau_fs']:g} fs"
+    return text + (f", after {named['equilibrate_ps']:g} ps of equilibration" if named.get("equilibrate_ps") else "")
 
 
 def _list(args) -> int:
