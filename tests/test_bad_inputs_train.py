@@ -75,3 +75,10 @@ def test_old_backend_keys_name_their_new_names(tmp_path):
         config.write_text(text)
         with pytest.raises(UserError, match=message):
             load_config(config)
+
+
+@pytest.mark.parametrize("by_element", [{"Xx": 0.01}, {"H": -0.01}, {"H": math.inf}])
+def test_noise_per_element_needs_element_symbols_and_finite_sigmas(by_element):
+    config = load_config(CONFIG)
+    with pytest.raises(UserError, match="noise_displacement_by_element .*e.g. {H: 0.003}"):
+        dataclasses.replace(config.training, noise_displacement_by_element=by_element).validate("test.yaml")

@@ -120,6 +120,17 @@ def test_noise_moves_the_input_but_keeps_the_true_next_state(rng):
     assert not np.array_equal(augment([frame], 3, 5, noisy)[0]["positions"], out["positions"])
 
 
+def test_noise_per_element_replaces_the_global_sigma_for_that_element(rng):
+    frame = _frame(rng, index=3, n=600)
+    species = np.asarray(frame["species"])
+    noisy = Augmentation(noise_displacement_A=0.001, noise_displacement_by_Z=((1, 0.02),))
+    shift = augment([frame], 2, 5, noisy)[0]["positions"] - frame["positions"]
+    assert 0.015 < shift[species == 1].std() < 0.025 and 0.0007 < shift[species != 1].std() < 0.0013
+    same = Augmentation(noise_displacement_A=0.001, noise_displacement_by_Z=((1, 0.001),))
+    np.testing.assert_array_equal(augment([frame], 2, 5, same)[0]["positions"],
+                                  augment([frame], 2, 5, Augmentation(noise_displacement_A=0.001))[0]["positions"])
+
+
 def _trajectory(rng, n_frames=4):
     """Consecutive pairs of one trajectory, positions wrapped into the cell as a pair store holds them."""
     frames = [_frame(rng, 0)]

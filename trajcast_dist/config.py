@@ -145,6 +145,9 @@ class TrainConfig:
     time_reversal: float = 0.0  # probability of training on a pair reversed in time (issue #13)
     noise_displacement_A: float = 0.0  # σ of Gaussian noise on input positions; the target stays the true state
     noise_velocity_A_per_fs: float = 0.0  # σ of Gaussian noise on input velocities
+    # σ of the position noise per element symbol ({H: 0.003}), replacing noise_displacement_A for those elements:
+    # stretched O–H bonds in the input teach the pull back without the drift a large σ gives the molecules' motion
+    noise_displacement_by_element: dict[str, float] | None = None
     pushforward: float = 0.0  # probability that a pair's input is the model's own forecast from the frame before
 
     def validate(self, where: str) -> None:
@@ -175,6 +178,12 @@ class TrainConfig:
         for name in ("noise_displacement_A", "noise_velocity_A_per_fs"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be ≥ 0")
+        from ase.data import atomic_numbers
+
+        for element, sigma in (self.noise_displacement_by_element or {}).items():
+            if element not in atomic_numbers or not 0 <= sigma < math.inf:
+                raise UserError(f"{where}: training.noise_displacement_by_element has {element}: {sigma}; use element "
+                                "symbols and σ ≥ 0 in Å, e.g. {H: 0.003}")
         if self.path not in ("fast", "exact"):
             raise UserError(f"{where}: training.path = {self.path!r}; choose fast or exact")
         if self.engine not in ("ddp", "deepspeed"):
@@ -261,6 +270,9 @@ def _matches(value, hint) -> bool:
     if origin is list:
         (inner,) = typing.get_args(hint)
         return isinstance(value, list) and all(_matches(v, inner) for v in value)
+    if origin is dict:
+        key, inner = typing.get_args(hint)
+        return isinstance(value, dict) and all(_matches(k, key) and _matches(v, inner) for k, v in value.items())
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:

@@ -56,10 +56,21 @@ class Augmentation:
     time_reversal: float = 0.0
     noise_displacement_A: float = 0.0
     noise_velocity_A_per_fs: float = 0.0
+    noise_displacement_by_Z: tuple[tuple[int, float], ...] = ()  # (atomic number, σ) replacing the global σ
 
     @property
     def active(self) -> bool:
-        return bool(self.time_reversal or self.noise_displacement_A or self.noise_velocity_A_per_fs)
+        return bool(self.time_reversal or self.noise_displacement_A or self.noise_velocity_A_per_fs
+                    or any(sigma for _, sigma in self.noise_displacement_by_Z))
+
+    def displacement_sigma(self, species: np.ndarray):
+        """σ of the position noise: the global one, or one per atom where elements have their own."""
+        if not self.noise_displacement_by_Z:
+            return self.noise_displacement_A
+        sigma = np.full(len(species), self.noise_displacement_A)
+        for z, value in self.noise_displacement_by_Z:
+            sigma[np.asarray(species) == z] = value
+        return sigma[:, None]
 
 
 def augment(frames: list[dict], epoch: int, seed: int, settings: Augmentation) -> list[dict]:
@@ -76,7 +87,7 @@ def _augment_one(frame: dict, epoch: int, seed: int, settings: Augmentation) -> 
     # a pushforward input is the model's forecast, not a state of the dynamics: its reversal is no valid pair
     if rng.random() < settings.time_reversal and not frame.get("pushforward"):
         positions, velocities, displacement, velocity = positions + displacement, -velocity, -displacement, -velocities
-    noise_r = rng.normal(0.0, settings.noise_displacement_A, positions.shape)
+    noise_r = rng.normal(0.0, settings.displacement_sigma(frame["species"]), positions.shape)
     noise_v = rng.normal(0.0, settings.noise_velocity_A_per_fs, velocities.shape)
     return {**frame, "positions": positions + noise_r, "velocities": velocities + noise_v,
             "target_displacement": displacement - noise_r, "target_velocity": velocity}
