@@ -157,15 +157,16 @@ def _plan_groups(irreps_in, irreps_sh, instructions, irreps_out):
 def _read_cg_block(tp, group, irreps_in, irreps_sh) -> torch.Tensor:
     """C[s, i, (path, k)] from the backend product with x = unit component i in every channel of the group,
     y = unit vector s and all weights 1; every channel must give the same block (checked)."""
-    dtype = torch.float64
+    tp64 = _as_float64(tp)
+    # On the product's own device (cuEquivariance's CUDA kernels take CUDA tensors); the block comes back to CPU.
+    as_float = dict(dtype=torch.float64, device=next(tp64.buffers(), torch.empty(0)).device)
     n_sh = irreps_sh.dim
-    x = torch.zeros(group.l_dim, n_sh, irreps_in.dim, dtype=dtype)
+    x = torch.zeros(group.l_dim, n_sh, irreps_in.dim, **as_float)
     for c in range(group.l_dim):
         x[c, :, group.x_index.view(group.l_dim, -1)[c]] = 1.0
-    y = torch.eye(n_sh, dtype=dtype).expand(group.l_dim, n_sh, n_sh)
-    tp64 = _as_float64(tp)
+    y = torch.eye(n_sh, **as_float).expand(group.l_dim, n_sh, n_sh)
     out = tp64(x.reshape(-1, irreps_in.dim), y.reshape(-1, n_sh), torch.ones(x.shape[0] * n_sh, tp.weight_numel,
-                                                                                dtype=dtype))
+                                                                                **as_float)).cpu()
     per_channel = out[:, group.out_columns].view(group.l_dim, n_sh, group.out_dim, group.channels)
     block = per_channel[..., 0]  # (i, s, (path, k))
     if not torch.allclose(per_channel, block.unsqueeze(-1).expand_as(per_channel), rtol=0, atol=1e-12):

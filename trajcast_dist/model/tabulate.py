@@ -90,4 +90,5 @@ def _pick(weights: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
 
 
 def _float64_copy(module: nn.Module) -> nn.Module:
-    return copy.deepcopy(module).to(torch.float64).requires_grad_(False)
+    """Tables are built once at set-up on the CPU; the caller moves them to the model's device."""
+    return copy.deepcopy(module).to("cpu", torch.float64).requires_grad_(False)
