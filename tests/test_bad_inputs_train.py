@@ -82,3 +82,12 @@ def test_noise_per_element_needs_element_symbols_and_finite_sigmas(by_element):
     config = load_config(CONFIG)
     with pytest.raises(UserError, match="noise_displacement_by_element .*e.g. {H: 0.003}"):
         dataclasses.replace(config.training, noise_displacement_by_element=by_element).validate("test.yaml")
+
+
+def test_noise_for_an_element_the_data_lacks_is_one_line(small, tmp_path):
+    """{N: σ} on water data would be silently unused: it stops before training instead."""
+    from trajcast_dist.training import prepare
+
+    config = tiny(small, tmp_path / "run", noise_displacement_by_element={"N": 0.002})
+    with pytest.raises(UserError, match="noise_displacement_by_element names N, which .* do not hold"):
+        prepare(config, 1)

@@ -86,6 +86,16 @@ def test_forecast_on_cuda_matches_cpu(model_file, water_file, tmp_path, path):
     np.testing.assert_allclose(cuda.velocities, cpu.velocities, rtol=0, atol=1e-9 * np.abs(cpu.velocities).max())
 
 
+def test_gpu_default_is_the_exact_path_and_cueq_fast_is_one_line(model_file, water_file, tmp_path, capsys):
+    """On a GPU the tabulated path is the slower one (H200: 3-4x), so `forecast` runs the exact path there."""
+    assert main(["forecast", str(water_file), "--model", str(model_file), "--steps", "1", "--device", "cuda",
+                 "--output", str(tmp_path / "a.xyz")]) == 0
+    assert "path exact" in capsys.readouterr().out.splitlines()[0]
+    assert main(["forecast", str(water_file), "--model", str(model_file), "--steps", "1", "--device", "cuda",
+                 "--fast", "--backend", "cueq", "--output", str(tmp_path / "b.xyz")]) == 2
+    assert "--fast with --backend cueq on a GPU" in capsys.readouterr().err
+
+
 def test_training_on_cuda_matches_cpu(tmp_path):
     """Four float64 steps of the tiny model on the toy store: the same weights to 1e-9 relative."""
     from toy_store import write_toy_store

@@ -36,7 +36,7 @@ class ForecastJob:
     dtype: str | None = None
     device: str = "cpu"
     backend: str = "auto"  # tensor products: e3nn, cueq, auto (`model.backends.resolve_backend`)
-    fast: bool = True
+    fast: bool | None = None  # None: fast on CPU, exact on a GPU (where the tabulated path is 3-4x slower, H200)
     restart: str | None = None
     restart_out: str | None = None
     append: bool = False
@@ -121,7 +121,8 @@ def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, lo
     device = resolve_device(job.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    model, record = load_forecast_model(model_file, dtype, device, backend=job.backend, fast=job.fast)
+    fast = device.type == "cpu" if job.fast is None else job.fast
+    model, record = load_forecast_model(model_file, dtype, device, backend=job.backend, fast=fast)
     return device, model, record
 
 
@@ -140,8 +141,15 @@ def load_forecast_model(path, dtype: str, device, backend: str = "auto", fast: b
     from trajcast_dist.io.checkpoint import load_model, model_record
     from trajcast_dist.model.backends import resolve_backend
 
-    model, meta = load_model(path, dtype=DTYPES[dtype], device=device, backend=resolve_backend(backend, device))
-    if fast and torch.device(device).type == "cpu":
+    on_gpu = torch.device(device).type == "cuda"
+    if fast and on_gpu and backend == "cueq":
+        # Reading its CG blocks failed on an H200 (cuEquivariance 0.13, device mismatch inside the kernel).
+        raise UserError("--fast with --backend cueq on a GPU is not supported: use --exact (the default on a GPU) "
+                        "or --backend e3nn")
+    # The fast path replaces the tensor products a backend provides: auto means e3nn there.
+    backend = "e3nn" if fast and backend == "auto" else resolve_backend(backend, device)
+    model, meta = load_model(path, dtype=DTYPES[dtype], device=device, backend=backend)
+    if fast and not on_gpu:
         from trajcast_dist.model import cpu_kernel
         from trajcast_dist.launch import local_rank
 

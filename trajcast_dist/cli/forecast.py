@@ -42,10 +42,13 @@ def add_arguments(parser) -> None:
                              "cueq on a GPU, e3nn on CPU); same weights either way")
     path = parser.add_mutually_exclusive_group()
     path.add_argument("--fast", "--tabulate", dest="fast", action="store_true",
-                      help="fast inference (the default): tabulated MLP weights and grouped tensor products, the "
-                           "edge one in a fused kernel on CPU; ≤ 1e-9 relative to the exact path in float64")
+                      help="fast inference (the default on CPU): tabulated MLP weights and grouped tensor "
+                           "products, the edge one in a fused kernel on CPU; ≤ 1e-9 relative to the exact path in "
+                           "float64")
     path.add_argument("--exact", dest="fast", action="store_false",
-                      help="the exact reference path (e3nn tensor products, MLPs evaluated per edge)")
+                      help="the exact reference path (tensor products and MLPs per edge; the default on a GPU, "
+                           "where it is the faster one)")
+    parser.set_defaults(fast=None)
     parser.add_argument("--restart", help="continue from this restart file (STRUCTURE not needed)")
     parser.add_argument("--restart-out", help="restart file to write (default OUTPUT.restart.npz)")
     parser.add_argument("--append", action="store_true",

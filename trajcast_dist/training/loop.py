@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase.data import atomic_numbers
 
 from trajcast_dist import __version__
 from trajcast_dist.config import Config
@@ -93,6 +94,10 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
 
         raise UserError(f"{tc.data} contains {','.join(chemical_symbols[z] for z in uncovered)} but training.species "
                         f"= {tc.species} does not; add them to training.species (or remove the key)")
+    absent = [el for el in (tc.noise_displacement_by_element or {}) if atomic_numbers[el] not in species]
+    if absent:
+        raise UserError(f"training.noise_displacement_by_element names {','.join(absent)}, which {tc.data} and "
+                        "training.species do not hold; remove it or train on data that has it")
     if not math.isclose(float(attrs["dt_fs"]), config.model.dt_fs, rel_tol=1e-9):
         raise UserError(f"{tc.data} pairs are Δt = {attrs['dt_fs']} fs apart but model.dt_fs = {config.model.dt_fs}; "
                         f"set model.dt_fs: {attrs['dt_fs']} or use a store built with --dt {config.model.dt_fs}")
@@ -168,8 +173,6 @@ class _Trainer:
         self.sampler = GlobalBatchSampler(prepared.store, "train", self.tc.batch_size, dist.rank, dist.world_size,
                                           self.tc.seed, self.tc.max_train_frames)
         self.maker = BatchMaker(self.model.species_index, self.model.cutoff_A, dtype, dist.device)
-        from ase.data import atomic_numbers
-
         by_z = tuple((atomic_numbers[el], float(s)) for el, s in (self.tc.noise_displacement_by_element or {}).items())
         self.augmentation = Augmentation(self.tc.time_reversal, self.tc.noise_displacement_A,
                                          self.tc.noise_velocity_A_per_fs, by_z)
