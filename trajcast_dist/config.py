@@ -75,8 +75,9 @@ class ModelConfig:
                 raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0{_FINITE}")
         if self.lmax < 1:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
-        if self.baseline not in ("none", "ballistic"):
-            raise UserError(f"{where}: model.baseline = {self.baseline!r}; choose none or ballistic")
+        _check_choices(self, "model", where, {"baseline": ("none", "ballistic"), "gate_activation": ("sigmoid", "silu"),
+                                              "velocity_basis": ("endpoints", "interior"),
+                                              "com_displacement": ("remove", "remove_if_zero_momentum")})
         for name in ("species_displacement_rms_A", "species_velocity_rms_A_per_fs"):
             values = getattr(self, name)
             if values is not None and not all(math.isfinite(v) and v > 0 for v in values):
@@ -94,11 +95,6 @@ class ModelConfig:
         self._validate_reference_options(where)
 
     def _validate_reference_options(self, where: str) -> None:
-        choices = {"gate_activation": ("sigmoid", "silu"), "velocity_basis": ("endpoints", "interior"),
-                   "com_displacement": ("remove", "remove_if_zero_momentum")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise UserError(f"{where}: model.{name} = {getattr(self, name)!r}; choose {' or '.join(allowed)}")
         if self.bessel_epsilon_A < 0:
             raise UserError(f"{where}: model.bessel_epsilon_A = {self.bessel_epsilon_A} must be ≥ 0")
         if self.velocity_max_A_per_fs is not None and self.velocity_max_A_per_fs <= 0:
@@ -164,14 +160,10 @@ class TrainConfig:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0 (or null)")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"{where}: training.ema_decay = {self.ema_decay} must be in (0, 1), e.g. 0.99")
-        if self.dist_backend not in ("auto", "gloo", "nccl"):
-            raise UserError(f"{where}: training.dist_backend = {self.dist_backend!r}; choose auto, gloo or nccl")
-        if self.tensor_backend not in ("e3nn", "cueq", "auto"):
-            raise UserError(f"{where}: training.tensor_backend = {self.tensor_backend!r}; choose e3nn, cueq or auto")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"{where}: training.device = {self.device!r}; choose auto, cpu or cuda")
-        if self.dtype not in ("float64", "float32"):
-            raise UserError(f"{where}: training.dtype = {self.dtype!r}; choose float64 or float32")
+        _check_choices(self, "training", where, {
+            "dist_backend": ("auto", "gloo", "nccl"), "tensor_backend": ("e3nn", "cueq", "auto"),
+            "device": ("auto", "cpu", "cuda"), "dtype": ("float64", "float32"), "path": ("fast", "exact"),
+            "engine": ("ddp", "deepspeed")})
         for name in ("time_reversal", "pushforward"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be a probability in [0, 1]")
@@ -184,10 +176,6 @@ class TrainConfig:
             if element not in atomic_numbers or not 0 <= sigma < math.inf:
                 raise UserError(f"{where}: training.noise_displacement_by_element has {element}: {sigma}; use element "
                                 "symbols and σ ≥ 0 in Å, e.g. {H: 0.003}")
-        if self.path not in ("fast", "exact"):
-            raise UserError(f"{where}: training.path = {self.path!r}; choose fast or exact")
-        if self.engine not in ("ddp", "deepspeed"):
-            raise UserError(f"{where}: training.engine = {self.engine!r}; choose ddp or deepspeed")
         if self.engine == "deepspeed" and not self.deepspeed_config:
             raise UserError(f"{where}: training.engine = deepspeed needs training.deepspeed_config "
                             "(e.g. configs/deepspeed_zero1.json)")
@@ -259,6 +247,13 @@ def from_mapping(cls, mapping: dict, where: str, section: str):
             raise UserError(f"{where}: {section}.{key} = {value!r} should be of type {_type_name(hints[key])}")
     values = {k: (float(v) if hints[k] is float and isinstance(v, int) else v) for k, v in mapping.items()}
     return cls(**values)
+
+
+def _check_choices(config, section: str, where: str, choices: dict[str, tuple[str, ...]]) -> None:
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            listed = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+            raise UserError(f"{where}: {section}.{name} = {getattr(config, name)!r}; choose {listed}")
 
 
 def _matches(value, hint) -> bool:

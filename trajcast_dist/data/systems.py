@@ -6,6 +6,7 @@ One `MDSystem` per system of the paper (Methods "Reference Data Sets"); `water.p
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,16 +53,7 @@ class MDSystem:
 
 
 def get_system(name: str) -> MDSystem:
-    if name == "water":
-        from trajcast_dist.data.water import WATER
-
-        return WATER
-    if name == "quartz":
-        from trajcast_dist.data.quartz import QUARTZ
-
-        return QUARTZ
-    if name == "paracetamol":
-        from trajcast_dist.data.paracetamol import PARACETAMOL
-
-        return PARACETAMOL
+    """`WATER` of `data/water.py`, and so on (imported on demand: each module loads its force field)."""
+    if name in SYSTEM_NAMES:
+        return getattr(importlib.import_module(f"trajcast_dist.data.{name}"), name.upper())
     raise UserError(f"unknown system {name!r}; choose one of: {', '.join(SYSTEM_NAMES)}")

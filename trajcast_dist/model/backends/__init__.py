@@ -5,6 +5,8 @@ per-sample path weights (paper eqs. 2 and 3) — and `Linear(irreps_in, irreps_o
 path list from `channelwise_paths` and the same weight layout, so one checkpoint loads in either.
 """
 
+import importlib
+
 from e3nn import o3
 
 __all__ = ["channelwise_paths", "get_backend", "resolve_backend", "BACKENDS"]
@@ -30,12 +32,8 @@ def channelwise_paths(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, lmax: int):
 
 def get_backend(name: str):
     """The module implementing `ChannelwiseTP` and `Linear` for backend `name`."""
-    if name == "e3nn":
-        from trajcast_dist.model.backends import e3nn_backend
-        return e3nn_backend
-    if name == "cueq":
-        from trajcast_dist.model.backends import cueq_backend
-        return cueq_backend
+    if name in BACKENDS:
+        return importlib.import_module(f"trajcast_dist.model.backends.{name}_backend")
     raise ValueError(f"unknown backend {name!r}; choose from {BACKENDS}")
 
 
