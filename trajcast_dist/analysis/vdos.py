@@ -96,8 +96,7 @@ def vibrational_dos(velocity_sets, numbers, masses, dt_fs: float, max_lag_fs: fl
     max_lag = int(min(round(max_lag_fs / dt_fs) + 1, max(shortest // 2, 2)))
     numbers = np.asarray(numbers)
     groups = {chemical_symbols[z]: numbers == z for z in sorted(set(numbers.tolist()), reverse=True)}
-    vacf, vdos = {}, {}
-    frequency = None
+    vacf = {}
     for name, mask in [*groups.items(), ("all", np.ones(numbers.size, dtype=bool))]:
         weights = np.asarray(masses, dtype=float)[mask] if name == "all" else None
         c = np.mean([velocity_autocorrelation(v[:, mask], max_lag, weights) for v in velocity_sets], axis=0)

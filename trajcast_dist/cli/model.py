@@ -7,7 +7,9 @@ import math
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, check_positive
+from trajcast_dist.io.atomic import check_writable
+from trajcast_dist.io.checkpoint import copy_with_metadata, describe_gains, load_model, read_metadata, save_model
 
 __all__ = ["add_arguments", "run"]
 
@@ -84,8 +86,6 @@ def parse_species(text: str) -> list[int]:
 
 def _init(args) -> int:
     from trajcast_dist.config import load_config
-    from trajcast_dist.io.atomic import check_writable
-    from trajcast_dist.io.checkpoint import save_model
     from trajcast_dist.model import TrajCast
 
     check_writable(args.out, args.overwrite, "model file")
@@ -100,8 +100,6 @@ def _init(args) -> int:
 
 
 def _import(args) -> int:
-    from trajcast_dist.io.atomic import check_writable
-    from trajcast_dist.io.checkpoint import save_model
     from trajcast_dist.io.reference_import import import_reference_model, parse_type_map
 
     check_writable(args.out, args.overwrite, "model file")
@@ -116,10 +114,6 @@ def _import(args) -> int:
 
 
 def _thermostat(args) -> int:
-    from trajcast_dist.errors import check_positive
-    from trajcast_dist.io.atomic import check_writable
-    from trajcast_dist.io.checkpoint import copy_with_metadata
-
     check_positive("--tau", args.tau, "fs")
     check_positive("--equilibrate-ps", args.equilibrate_ps, "ps", allow_zero=True)
     check_writable(args.out, args.overwrite, "model file")
@@ -134,8 +128,6 @@ def _thermostat(args) -> int:
 
 def _calibrate(args) -> int:
     from trajcast_dist.data.store import PairStore
-    from trajcast_dist.io.atomic import check_writable
-    from trajcast_dist.io.checkpoint import copy_with_metadata, load_model
     from trajcast_dist.training.calibration import kinetic_ratios
 
     check_writable(args.out, args.overwrite, "model file")
@@ -191,7 +183,6 @@ def _parse_gains(text: str, species: list[int]) -> dict[str, float]:
 
 
 def _info(args) -> int:
-    from trajcast_dist.io.checkpoint import describe_gains, read_metadata
     from trajcast_dist.pretrained import default_model_path
 
     path = args.model or default_model_path()
@@ -223,7 +214,6 @@ def _describe_named(named: dict) -> str:
 
 
 def _list(args) -> int:
-    from trajcast_dist.io.checkpoint import read_metadata
     from trajcast_dist.pretrained import DEFAULT_MODEL, shipped_models
 
     models = shipped_models()
