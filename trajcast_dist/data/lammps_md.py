@@ -23,6 +23,7 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from ase.calculators.lammps import Prism
 
 from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
 from trajcast_dist.data.systems import get_system
@@ -126,14 +127,14 @@ def potential_energies(frames, system: str) -> np.ndarray:
                     raise UserError(f"frame {i} has different atoms from frame 0; rerun needs a fixed set of atoms")
                 if not spec.periodic:  # an isolated molecule: centred in the fixed non-periodic box
                     origin, _ = session.cell()
-                    session.scatter({"positions": atoms.positions - atoms.positions.mean(axis=0) - origin})
-                    session.command("run 0")
-                    energies[i] = session.potential_energy_ev()
-                    continue
-                if not np.allclose(atoms.cell, cell):
-                    _set_cell(session, atoms)
-                    cell = np.asarray(atoms.cell)
-                session.scatter({"positions": _lammps_positions(atoms)})
+                    positions = atoms.positions - atoms.positions.mean(axis=0) - origin
+                else:
+                    if not np.allclose(atoms.cell, cell):
+                        _set_cell(session, atoms)
+                        cell = np.asarray(atoms.cell)
+                    prism = Prism(np.asarray(atoms.cell), pbc=atoms.pbc)
+                    positions = prism.vector_to_lammps(atoms.positions, wrap=True)
+                session.scatter({"positions": positions})
                 session.command("run 0")
                 energies[i] = session.potential_energy_ev()
         finally:
@@ -259,15 +260,7 @@ def _steps(duration_fs: float, timestep_fs: float, flag: str) -> int:
     return int(round(steps))
 
 
-def _lammps_positions(atoms) -> np.ndarray:
-    from ase.calculators.lammps import Prism
-
-    return Prism(np.asarray(atoms.cell), pbc=atoms.pbc).vector_to_lammps(atoms.positions, wrap=True)
-
-
 def _set_cell(session, atoms) -> None:
-    from ase.calculators.lammps import Prism
-
     prism = Prism(np.asarray(atoms.cell), pbc=atoms.pbc)
     xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
     tilt = f" xy final {xy} xz final {xz} yz final {yz}" if prism.is_skewed() else ""
