@@ -11,6 +11,7 @@ every `checkpoint_every` steps), `best` and the exported `model.pt` whenever the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -319,14 +320,9 @@ class _Trainer:
         self._save("best.pt", None)
 
     def _validate(self) -> dict:
-        def run():
+        with self.ema.applied(self.model) if self.ema else contextlib.nullcontext():
             return evaluate(self.model, self.p.store, "val", self.dist, self.sampler.per_rank, self.rms,
                             self.weights, self.tc.max_val_frames).summary()
-
-        if self.ema is None:
-            return run()
-        with self.ema.applied(self.model):
-            return run()
 
     # --- checkpoints ------------------------------------------------------------------------------------------
     def _save_last(self, metrics: Metrics) -> None:
@@ -387,9 +383,7 @@ class _Trainer:
                 "trajcast_dist_version": __version__, "torch_version": str(torch.__version__)}
 
     def _export_weights(self) -> dict:
-        if self.ema is None:
-            return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        with self.ema.applied(self.model):
+        with self.ema.applied(self.model) if self.ema else contextlib.nullcontext():
             return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def _export(self, weights: dict, extra: dict) -> Path:
