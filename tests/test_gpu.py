@@ -21,6 +21,7 @@ from trajcast_dist.io.restart import load_restart
 from trajcast_dist.structures import water_box
 
 from conftest import ROOT
+from test_forecast_cli import model_file, water_file  # noqa: F401 (the same fixtures)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -54,21 +55,6 @@ def test_model_on_cuda_matches_e3nn_on_cpu(tiny_config, backend):
     expected = _predict(reference, atoms, "cpu")
     _close(_predict(model, atoms, "cuda"), expected, 1e-10)
     _close(_predict(model, atoms, "cuda", torch.float32), expected, 1e-5)
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "tiny.pt"
-    assert main(["model", "init", "--config", str(ROOT / "configs" / "tiny.yaml"), "--species", "H,O", "--out",
-                 str(path)]) == 0
-    return path
-
-
-@pytest.fixture
-def water_file(tmp_path, water):
-    path = tmp_path / "water.xyz"
-    ase.io.write(path, water)
-    return path
 
 
 def _forecast(model_file, water_file, out, *flags):
