@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trajcast_dist.units import ns_per_day
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -60,8 +62,8 @@ def _lammps_ns_per_day(workdir: Path, ranks: int, steps: int) -> tuple:
         command = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *command]
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    ns_per_day = steps * 0.5e-6 / report["seconds"] * 86400
-    return (f"LAMMPS SPC/Fw water, 192 atoms, PPPM, {ranks} MPI rank(s)", f"{ns_per_day:.2f} ns/day",
+    speed = ns_per_day(0.5, report["seconds"] / steps)
+    return (f"LAMMPS SPC/Fw water, 192 atoms, PPPM, {ranks} MPI rank(s)", f"{speed:.2f} ns/day",
             f"{steps / report['seconds']:.0f} steps/s")
 
 

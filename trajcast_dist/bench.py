@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from trajcast_dist.runtime import usable_cores
+from trajcast_dist.units import ns_per_day
 
 __all__ = ["BenchCase", "BenchResult", "run_case", "run_case_isolated", "water_system", "format_table",
            "append_results", "PAPER_SECONDS_PER_STEP", "PATHS"]
@@ -49,7 +50,7 @@ class BenchResult:
 
     @property
     def ns_per_day(self) -> float:
-        return self.dt_fs * 1e-6 * 86400.0 / self.seconds_per_step
+        return ns_per_day(self.dt_fs, self.seconds_per_step)
 
     @property
     def atom_steps_per_s(self) -> float:

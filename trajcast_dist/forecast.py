@@ -192,7 +192,7 @@ def run_forecast(driver, steps: int, settings: ForecastSettings, output=None, re
                 _output(writer, bool(output), restart and restart.state(driver, settings, temperature), log,
                         temperature, seconds_per_step, dt_fs, driver)
                 if main:
-                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{_ns_per_day(dt_fs, seconds_per_step):.3g}",
+                    bar.set_postfix(T=f"{temperature:.0f}K", ns_day=f"{units.ns_per_day(dt_fs, seconds_per_step):.3g}",
                                     refresh=False)
                 tick, done_since_tick = time.perf_counter(), 0
         finally:
@@ -256,10 +256,6 @@ class _FarStart:
             self.log = None
 
 
-def _ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
-    return dt_fs * 1e-6 * 86400.0 / seconds_per_step
-
-
 def _output(writer, frame: bool, restart, log, temperature, seconds_per_step, dt_fs, driver) -> None:
     """One output point (collective on distributed drivers): the frame (if `frame`; `writer` exists on the main
     process only) and the restart (if `restart` = (path, rng state, settings, record)) fed from the same pass
@@ -278,7 +274,7 @@ def _output(writer, frame: bool, restart, log, temperature, seconds_per_step, dt
         _feed(blocks, sinks)
     if log:
         timing = ("" if seconds_per_step is None else
-                  f"  {1e3 * seconds_per_step:9.1f} ms/step  {_ns_per_day(dt_fs, seconds_per_step):8.4f} ns/day")
+                  f"  {1e3 * seconds_per_step:9.1f} ms/step  {units.ns_per_day(dt_fs, seconds_per_step):8.4f} ns/day")
         extra = "".join(f"  {k}={v}" for k, v in driver.stats().items())
         log(f"step {header['step']:8d}  t={header['time_fs'] / 1000:9.3f} ps  T={temperature:7.1f} K"
             f"{elements.text()}{timing}{extra}")

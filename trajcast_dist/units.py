@@ -6,7 +6,7 @@ from ase.data import atomic_masses
 
 __all__ = ["KB_EV_PER_K", "AMU_A2_PER_FS2_IN_EV", "masses_amu", "kinetic_energy_ev",
            "temperature_k", "mb_vrms_A_per_fs", "ASE_VELOCITY_TO_A_PER_FS",
-           "velocities_to_ase", "velocities_from_ase", "LAMMPS_UNITS"]
+           "velocities_to_ase", "velocities_from_ase", "LAMMPS_UNITS", "ns_per_day"]
 
 _AMU_KG = 1.66053906660e-27
 _EV_J = 1.602176634e-19
@@ -49,3 +49,8 @@ def velocities_to_ase(v_A_per_fs):
 def velocities_from_ase(v_ase):
     """ASE's internal velocity unit (`Atoms.get_velocities()`) → Å/fs."""
     return np.asarray(v_ase) * ASE_VELOCITY_TO_A_PER_FS
+
+
+def ns_per_day(dt_fs: float, seconds_per_step: float) -> float:
+    """Simulated nanoseconds per wall-clock day at `seconds_per_step` per step of `dt_fs`."""
+    return dt_fs * 1e-6 * 86400.0 / seconds_per_step
