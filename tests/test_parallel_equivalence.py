@@ -80,7 +80,7 @@ def setup(tmp_path_factory):
                                  velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
     torch.manual_seed(0)
     model = TrajCast(config, [1, 8]).to(torch.float64).eval()
-    model.position_noise_A = POSITION_NOISE_A  # drawn per (seed, step, atom id): the same on any number of ranks
+    model.set_position_noise(POSITION_NOISE_A)  # drawn per (seed, step, atom id): the same on any number of ranks
     save_model(root / "model.pt", model, {"position_noise_A": POSITION_NOISE_A})
     cases = _cases()
     np.savez(root / "cases.npz", **cases)

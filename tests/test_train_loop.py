@@ -264,7 +264,8 @@ def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, stor
     assert main(["model", "calibrate", str(tmp_path / "noisy.pt"), str(store), "--max-frames", "2", "--out",
                  str(tmp_path / "noisy_cal.pt"), "--quiet", "--position-noise"]) == 0
     assert "position noise σ = 0.00283 Å" in capsys.readouterr().out
-    assert load_model(tmp_path / "noisy_cal.pt")[0].position_noise_A == pytest.approx(2 ** 0.5 * 2e-3, rel=1e-12)
+    assert load_model(tmp_path / "noisy_cal.pt")[0].position_noise_A.tolist() == pytest.approx([2 ** 0.5 * 2e-3] * 2,
+                                                                                              rel=1e-12)
     assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(tmp_path / "noisy_cal.pt"), "--output",
                  str(tmp_path / "d.xyz"), *run]) == 0
     assert "position noise 0.00283 Å" in capsys.readouterr().out
@@ -283,7 +284,22 @@ def test_calibrate_writes_gains_given_by_hand_and_checks_them(trained, store, tm
     model, meta = load_model(out)
     assert model.velocity_gain.tolist() == pytest.approx([0.996, 1.0035], rel=1e-12)
     assert meta["velocity_gain_source"] == {"set": "H=0.996,O=1.0035"}
+    assert not model.position_noise_A.any()
     capsys.readouterr()
+
+    # with --position-noise, √2 × each element's training input noise (noise_displacement_by_element wins)
+    from trajcast_dist.io.checkpoint import copy_with_metadata
+
+    config = {**meta["training"]["training_config"], "noise_displacement_A": 5e-4,
+              "noise_displacement_by_element": {"H": 2e-3}}
+    copy_with_metadata(out, tmp_path / "noisy.pt", {"training": {**meta["training"], "training_config": config}})
+    assert main(["model", "calibrate", str(tmp_path / "noisy.pt"), "--gain", "H=1,O=1", "--position-noise",
+                 "--out", str(tmp_path / "noisy_hand.pt")]) == 0
+    assert "position noise σ = H 0.00283 O 0.000707 Å per step" in capsys.readouterr().out
+    assert load_model(tmp_path / "noisy_hand.pt")[0].position_noise_A.tolist() == pytest.approx(
+        [2 ** 0.5 * 2e-3, 2 ** 0.5 * 5e-4], rel=1e-12)
+    assert main(["model", "info", str(tmp_path / "noisy_hand.pt")]) == 0
+    assert "pos. noise  σ = H 0.00283 O 0.000707 Å" in capsys.readouterr().out
     for bad, message in ((["--gain", "H=0.996"], "one gain for each element of the model (H,O)"),
                          (["--gain", "H=0.996,O=-1"], "'O=-1' is not ELEMENT=GAIN"),
                          (["--gain", "H=1,Xx=1"], "'Xx=1' is not ELEMENT=GAIN"),

@@ -127,11 +127,11 @@ def open_model(job: ForecastJob, dtype: str, model_file, ranks_per_node: int, lo
 
 
 def header_line(n_atoms: int, model, settings: ForecastSettings, device, processes: str) -> str:
-    from trajcast_dist.io.checkpoint import describe_gains
+    from trajcast_dist.io.checkpoint import describe_gains, describe_position_noise
 
     gains = describe_gains(dict(zip(model.species, model.velocity_gain.tolist())))
-    calibration = (f", velocity gain {gains}" if gains else "") + (
-        f", position noise {model.position_noise_A:.3g} Å" if model.position_noise_A else "")
+    noise = describe_position_noise(dict(zip(model.species, model.position_noise_A.tolist())))
+    calibration = (f", velocity gain {gains}" if gains else "") + (f", position noise {noise}" if noise else "")
     return (f"# trajcast-dist forecast: {n_atoms} atoms, Δt={model.dt_fs} fs, {settings.describe()}, "
             f"{settings.dtype}, device={device}, path {_inference_path(model, device)}{calibration}, {processes}")
 

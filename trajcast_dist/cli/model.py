@@ -9,7 +9,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.atomic import check_writable
-from trajcast_dist.io.checkpoint import copy_with_metadata, describe_gains, load_model, read_metadata, save_model
+from trajcast_dist.io.checkpoint import (copy_with_metadata, describe_gains, describe_position_noise, load_model,
+                                        read_metadata, save_model)
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,8 +59,9 @@ def add_arguments(parser) -> None:
     calib.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     calib.add_argument("--position-noise", action="store_true",
                        help="also add noise √2 σ_r to every position after each step, σ_r the model's training input "
-                            "noise: undoes the quench that input-noise training builds in (structure and diffusion "
-                            "as MD), but made the shipped water model unstable from built boxes (docs/validation.md)")
+                            "noise of that element: undoes the quench that input-noise training builds in (structure "
+                            "and diffusion as MD), but made the shipped water model unstable from built boxes and the "
+                            "hydrogens hot under CSVR (docs/validation.md)")
     calib.add_argument("--out", required=True, help="model file to write (.pt)")
     calib.add_argument("--overwrite", action="store_true")
     calib.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,9 +129,6 @@ def _thermostat(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from trajcast_dist.data.store import PairStore
-    from trajcast_dist.training.calibration import kinetic_ratios
-
     check_writable(args.out, args.overwrite, "model file")
     if args.max_frames is not None and args.max_frames <= 0:
         raise UserError(f"--max-frames {args.max_frames} must be > 0")
@@ -137,11 +136,24 @@ def _calibrate(args) -> int:
         raise UserError("model calibrate: give a pair store to measure the gains on, or --gain EL=G,... to set "
                         "them, not both")
     model, meta = load_model(args.model, dtype=getattr(torch, args.dtype))
+    noise = _position_noise(meta, model.species) if args.position_noise else {}
     if args.gain is not None:
-        gains = _parse_gains(args.gain, model.species)
-        copy_with_metadata(args.model, args.out, {"velocity_gain": gains, "velocity_gain_source": {"set": args.gain}})
-        print(f"wrote {args.out}: {args.model} with velocity gains {args.gain} (applied before the conservation step)")
-        return 0
+        update = {"velocity_gain": _parse_gains(args.gain, model.species), "velocity_gain_source": {"set": args.gain}}
+    else:
+        update = {"velocity_gain": _measured_gains(args, model), "velocity_gain_source": {
+            "store": str(args.store), "split": args.split, "max_frames": args.max_frames}}
+    copy_with_metadata(args.model, args.out, {**update, "position_noise_A": noise})
+    print(f"wrote {args.out}: {args.model} with velocity gains {describe_gains(update['velocity_gain']) or 'of 1'} "
+          "(applied before the conservation step)" + (
+              f" and position noise σ = {describe_position_noise(noise)} per step (√2 × the training input noise)"
+              if args.position_noise else ""))
+    return 0
+
+
+def _measured_gains(args, model) -> dict[str, float]:
+    from trajcast_dist.data.store import PairStore
+    from trajcast_dist.training.calibration import kinetic_ratios
+
     store = PairStore(args.store)
     store.check_split(args.split)
     store.check_dt(model.dt_fs)
@@ -152,16 +164,15 @@ def _calibrate(args) -> int:
           "⟨|v̂′|²⟩ / ⟨|v′|²⟩ per element (± standard error over frames)")
     for z, r in ratios.items():
         print(f"{chemical_symbols[z]:<3} {r.ratio:.5f} ± {r.error:.5f}   gain {r.gain:.5f}")
-    trained_noise = ((meta.get("training") or {}).get("training_config") or {}).get("noise_displacement_A") or 0.0
-    position_noise = math.sqrt(2.0) * trained_noise if args.position_noise else 0.0  # TrajCast.position_noise_A
-    copy_with_metadata(args.model, args.out, {
-        "velocity_gain": {str(z): r.gain for z, r in ratios.items()},
-        "velocity_gain_source": {"store": str(args.store), "split": args.split, "max_frames": args.max_frames},
-        "position_noise_A": position_noise})
-    print(f"wrote {args.out}: {args.model} with these velocity gains (applied before the conservation step)"
-          + (f" and position noise σ = {position_noise:.3g} Å per step (√2 × the training input noise "
-             f"{trained_noise:g} Å)" if args.position_noise else ""))
-    return 0
+    return {str(z): r.gain for z, r in ratios.items()}
+
+
+def _position_noise(meta: dict, species: list[int]) -> dict[str, float]:
+    """√2 σ_r per element, σ_r the input position noise the model was trained with (TrajCast.position_noise_A)."""
+    config = (meta.get("training") or {}).get("training_config") or {}
+    by_element = config.get("noise_displacement_by_element") or {}
+    return {str(z): math.sqrt(2.0) * by_element.get(chemical_symbols[z], config.get("noise_displacement_A") or 0.0)
+            for z in species}
 
 
 def _parse_gains(text: str, species: list[int]) -> dict[str, float]:
@@ -199,8 +210,8 @@ def _info(args) -> int:
     print(f"trained     {meta.get('trained', False)}")
     if gains := describe_gains(meta.get("velocity_gain")):
         print(f"gain        {gains} (predicted velocities, `model calibrate`)")
-    if meta.get("position_noise_A"):
-        print(f"pos. noise  σ = {meta['position_noise_A']:.3g} Å per step (`model calibrate`)")
+    if noise := describe_position_noise(meta.get("position_noise_A")):
+        print(f"pos. noise  σ = {noise} per step (`model calibrate`)")
     if meta.get("thermostat"):
         print(f"thermostat  {_describe_named(meta['thermostat'])} (forecast's default)")
     for key, value in (meta.get("statistics") or {}).items():

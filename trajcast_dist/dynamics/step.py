@@ -61,9 +61,9 @@ def propagate(model, graph: Graph, settings: StepSettings, reducer: Reducer, rng
     if reducer.any(not finite):
         raise Instability(f"step {step}: the model produced NaN/inf positions or velocities; "
                           "no frame was written for it (try float64 or a smaller τ)")
-    if model.position_noise_A:
-        displacement = displacement + _position_noise(model.position_noise_A, masses, reducer, settings.seed, step,
-                                                      ids, displacement)
+    if model.position_noise_A.any():
+        sigma = model.position_noise_A[graph.species[: graph.n_owned]]
+        displacement = displacement + _position_noise(sigma, masses, reducer, settings.seed, step, ids, displacement)
     max_jump = float(displacement.norm(dim=-1).max()) if displacement.numel() else 0.0
     if reducer.any(max_jump > settings.cutoff_A):
         raise Instability(f"step {step}: an atom moved more than the cutoff ({settings.cutoff_A} Å) in one step; "
@@ -87,10 +87,11 @@ def _hint(settings: StepSettings, step: int) -> str:
             "first with --equilibrate-ps 0.5)")
 
 
-def _position_noise(sigma_A: float, masses: torch.Tensor, reducer: Reducer, seed: int, step: int, ids: np.ndarray,
-                    like: torch.Tensor) -> torch.Tensor:
-    """N(0, σ²) per position component, the same for any number of ranks (hashed on seed, step, atom id), less
-    its mass-weighted mean (the centre of mass stays where the conservation layer put it). Why: see
+def _position_noise(sigma_A: torch.Tensor, masses: torch.Tensor, reducer: Reducer, seed: int, step: int,
+                    ids: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """N(0, σ²) per position component (σ per atom), the same for any number of ranks (hashed on seed, step, atom
+    id), less its mass-weighted mean (the centre of mass stays where the conservation layer put it). Why: see
     `TrajCast.position_noise_A`."""
-    noise = sigma_A * torch.as_tensor(hashed_normals(seed, step, ids, stream=1), dtype=like.dtype, device=like.device)
+    normals = torch.as_tensor(hashed_normals(seed, step, ids, stream=1), dtype=like.dtype, device=like.device)
+    noise = sigma_A.unsqueeze(-1) * normals
     return noise - mass_weighted_mean(noise, masses, reducer)

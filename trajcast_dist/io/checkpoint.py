@@ -13,7 +13,7 @@ from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
 __all__ = ["save_model", "copy_with_metadata", "load_model", "read_metadata", "weights_sha256", "model_record",
-           "describe_gains"]
+           "describe_gains", "describe_position_noise"]
 
 _FORMAT = "trajcast-dist-model-1"
 _REQUIRED = ("species", "config", "cutoff_A", "dt_fs")
@@ -90,7 +90,7 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
         raise UserError(f"{path}: the weights do not fit the model its metadata describes ({detail[:300]}); "
                         "the file is corrupted or was edited") from None
     model.set_velocity_gain(meta.get("velocity_gain"))
-    model.position_noise_A = float(meta.get("position_noise_A") or 0.0)
+    model.set_position_noise(meta.get("position_noise_A"))
     meta["weights_sha256"] = weights_sha256(state_dict)
     return model.to(dtype=dtype, device=device).eval(), meta
 
@@ -102,3 +102,14 @@ def describe_gains(gains: dict | None) -> str:
     gains = {int(z): float(g) for z, g in (gains or {}).items()}
     return " ".join(f"{chemical_symbols[z]}×{g:.5f}" for z, g in gains.items()) if any(
         g != 1.0 for g in gains.values()) else ""
+
+
+def describe_position_noise(sigma: float | dict | None) -> str:
+    """'0.00283 Å' for one σ (a number, or the same for every element), 'H 0.00283 O 0.000707 Å' per element
+    ({atomic number: σ}); '' if none."""
+    from ase.data import chemical_symbols
+
+    if isinstance(sigma, dict) and len(set(sigma.values())) > 1:
+        return " ".join(f"{chemical_symbols[int(z)]} {float(v):.3g}" for z, v in sigma.items()) + " Å"
+    value = next(iter(sigma.values()), 0.0) if isinstance(sigma, dict) else sigma
+    return f"{float(value):.3g} Å" if value else ""

@@ -85,13 +85,13 @@ class TrajCast(nn.Module):
         # Per-element factor on the predicted velocity, 1 unless the model file names one (`model calibrate`,
         # training/calibration.py); not a weight: training leaves it at 1 and model files keep it in metadata.
         self.register_buffer("velocity_gain", torch.ones(num_species), persistent=False)
-        # σ (Å) of Gaussian noise `dynamics.step` adds to every position after each step; 0 unless the model file
-        # names one (`model calibrate`). A model trained on inputs with position noise σ_r and the true next state
-        # as target learns E[next | noisy input] ≈ next + σ_r² ∇log p = next + σ_r² βF (Tweedie): each forecast
-        # step descends the potential energy by a gradient step that MD does not take, and the liquid slowly
+        # σ (Å) per element of Gaussian noise `dynamics.step` adds to every position after each step; 0 unless the
+        # model file names one (`model calibrate`). A model trained on inputs with position noise σ_r and the true
+        # next state as target learns E[next | noisy input] ≈ next + σ_r² ∇log p = next + σ_r² βF (Tweedie): each
+        # forecast step descends the potential energy by a gradient step that MD does not take, and the liquid slowly
         # quenches. Noise of variance 2σ_r² per step makes that step an (unadjusted) overdamped Langevin step,
         # which samples exp(−βU) instead of descending it.
-        self.position_noise_A = 0.0
+        self.register_buffer("position_noise_A", torch.zeros(num_species), persistent=False)
 
     @property
     def cutoff_A(self) -> float:
@@ -103,11 +103,21 @@ class TrajCast(nn.Module):
 
     def set_velocity_gain(self, gains: dict | None) -> None:
         """Per-element velocity factors {atomic number: gain} (missing elements 1); None resets all to 1."""
-        gains = {int(z): float(g) for z, g in (gains or {}).items()}
-        unknown = sorted(set(gains) - set(self.species))
-        if unknown or any(not np.isfinite(g) or g <= 0 for g in gains.values()):
-            raise UserError(f"velocity gains {gains} must be finite, > 0 and for the model's elements {self.species}")
-        self.velocity_gain.copy_(torch.tensor([gains.get(z, 1.0) for z in self.species], dtype=torch.float64))
+        self.velocity_gain.copy_(self._per_element(gains or {}, 1.0, "velocity gains", positive=True))
+
+    def set_position_noise(self, sigma_A: float | dict | None) -> None:
+        """Position noise σ (Å): one value for every element, or {atomic number: σ} (missing elements 0)."""
+        if not isinstance(sigma_A, dict):
+            sigma_A = dict.fromkeys(self.species, sigma_A or 0.0)
+        self.position_noise_A.copy_(self._per_element(sigma_A, 0.0, "position noise", positive=False))
+
+    def _per_element(self, values: dict, missing: float, what: str, positive: bool) -> torch.Tensor:
+        values = {int(z): float(v) for z, v in values.items()}
+        if set(values) - set(self.species) or any(not np.isfinite(v) or v < 0 or (positive and v == 0)
+                                                  for v in values.values()):
+            raise UserError(f"{what} {values} must be finite, {'> 0' if positive else '≥ 0'} and for the model's "
+                            f"elements {self.species}")
+        return torch.tensor([values.get(z, missing) for z in self.species], dtype=torch.float64)
 
     def species_index(self, atomic_numbers, where: str = "structure") -> np.ndarray:
         """Map atomic numbers to rows of the one-hot embedding; unknown elements are a UserError."""
