@@ -44,6 +44,12 @@ def test_config_lr_nan_is_refused():
         dataclasses.replace(config.training, lr=math.nan).validate("test.yaml")
 
 
+def test_pushforward_steps_below_one_is_refused():
+    config = load_config(CONFIG)
+    with pytest.raises(UserError, match="training.pushforward_steps = 0 must be ≥ 1"):
+        dataclasses.replace(config.training, pushforward_steps=0).validate("test.yaml")
+
+
 def test_max_steps_inside_the_first_epoch_validates_and_exports(small, tmp_path):
     lines = []
     result = train(tiny(small, tmp_path / "run", max_steps=1), progress=False, log=lines.append)

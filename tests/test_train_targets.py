@@ -169,6 +169,27 @@ def test_pushforward_keeps_the_true_next_state_whatever_the_forecast(rng):
                                   out["positions"])
 
 
+def test_pushforward_unrolls_several_steps_and_keeps_the_true_next_state(rng):
+    frames = _trajectory(rng, 5)
+    store = _Frames(frames)
+    for out, frame in zip(pushforward(frames[2:], store, "train", _truth, 1.0, epoch=0, seed=1, steps=2), frames[2:]):
+        assert out["pushforward"]
+        np.testing.assert_allclose(out["positions"], frame["positions"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out["target_displacement"], frame["target_displacement"], rtol=0, atol=1e-12)
+    # an error δ per step: after three steps from frame 1 the input of pair 4 is off by 3δ, its target is not
+    error = rng.normal(0, 0.01, frames[0]["positions"].shape)
+    wrong = lambda fs: [(d + error, v + 0.1 * error) for d, v in _truth(fs)]  # noqa: E731
+    out, frame = pushforward([frames[4]], store, "train", wrong, 1.0, epoch=0, seed=1, steps=3)[0], frames[4]
+    np.testing.assert_allclose(out["positions"] - frame["positions"], 3 * error, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["positions"] + out["target_displacement"],
+                               frame["positions"] + frame["target_displacement"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["velocities"], frame["velocities"] + 0.1 * error, rtol=0, atol=1e-15)
+    # not across the start of another trajectory, nor before a trajectory's `steps`-th pair
+    broken = frames[:2] + [_frame(rng, 2)] + frames[3:]
+    assert pushforward([broken[3]], _Frames(broken), "train", _truth, 1.0, 0, 1, steps=2)[0] is broken[3]
+    assert pushforward([frames[1]], store, "train", _truth, 1.0, 0, 1, steps=2)[0] is frames[1]
+
+
 def test_pushforward_only_where_the_frame_before_is_the_predecessor(rng):
     frames = _trajectory(rng, 3)
     frames[2] = {**_frame(rng, 2)}  # the first pair of another trajectory

@@ -144,7 +144,8 @@ class TrainConfig:
     # σ of the position noise per element symbol ({H: 0.003}), replacing noise_displacement_A for those elements:
     # stretched O–H bonds in the input teach the pull back without the drift a large σ gives the molecules' motion
     noise_displacement_by_element: dict[str, float] | None = None
-    pushforward: float = 0.0  # probability that a pair's input is the model's own forecast from the frame before
+    pushforward: float = 0.0  # probability that a pair's input is the model's own forecast from the frames before
+    pushforward_steps: int = 1  # steps of that forecast (unrolled without gradient)
 
     def validate(self, where: str) -> None:
         if self.batch_size <= 0:
@@ -158,6 +159,8 @@ class TrainConfig:
         for name in ("max_steps", "max_train_frames", "max_val_frames", "threads"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise UserError(f"{where}: training.{name} = {getattr(self, name)} must be > 0 (or null)")
+        if self.pushforward_steps < 1:
+            raise UserError(f"{where}: training.pushforward_steps = {self.pushforward_steps} must be ≥ 1")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise UserError(f"{where}: training.ema_decay = {self.ema_decay} must be in (0, 1), e.g. 0.99")
         _check_choices(self, "training", where, {

@@ -220,7 +220,7 @@ class _Trainer:
         self.model.train()
         for step, frames in self.sampler.batches(self.epoch, self.step_in_epoch):
             frames = pushforward(frames, self.p.store, "train", self._forecast, self.tc.pushforward, self.epoch,
-                                 self.tc.seed)
+                                 self.tc.seed, self.tc.pushforward_steps)
             loss = self._train_step(self.maker(augment(frames, self.epoch, self.tc.seed, self.augmentation)),
                                     metrics)
             frames_seen += self.tc.batch_size

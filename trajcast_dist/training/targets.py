@@ -3,7 +3,7 @@ per-species scales, and the training pairs' augmentations.
 
     target_rms(store, species, dt_fs, baseline)     global and per-species RMS of the network's targets
     augment(frames, epoch, seed, settings)          time-reversed pairs and noisy inputs, reproducible
-    pushforward(frames, store, predict, ...)        inputs replaced by the model's own one-step forecast
+    pushforward(frames, store, predict, ...)        inputs replaced by the model's own k-step forecast
 
 Augmentations act on the frame dicts of the pair store (positions, velocities, target_displacement,
 target_velocity) before the graph is built, and draw from a generator seeded by (seed, epoch, frame index), so a
@@ -94,29 +94,44 @@ def _augment_one(frame: dict, epoch: int, seed: int, settings: Augmentation) -> 
 
 
 def pushforward(frames: list[dict], store, split: str, predict, probability: float, epoch: int, seed: int,
-                lattice_tol: float = 1e-6) -> list[dict]:
-    """Pushforward training (Brandstetter et al. 2022) with one unrolled step: with `probability`, pair i's input
-    becomes the model's forecast from frame i − 1 (`predict(frames) -> [(Δr, v′)]`, no gradient), and its target
-    stays the true state after frame i, so the model learns to correct the errors its own steps make, the states
-    a rollout visits. Used only where frame i − 1 of the split is frame i's predecessor in time (the store keeps
-    each trajectory's pairs in order; the first pair of a trajectory is trained as it is)."""
+                steps: int = 1, lattice_tol: float = 1e-6) -> list[dict]:
+    """Pushforward training (Brandstetter et al. 2022), `steps` steps unrolled: with `probability`, pair i's input
+    becomes the model's forecast from frame i − steps (`predict(frames) -> [(Δr, v′)]` applied `steps` times, no
+    gradient), and its target stays the true state after frame i, so the model learns to correct the errors its
+    own steps make, the states a rollout visits. Used only where frames i − steps … i follow each other in time
+    (the store keeps each trajectory's pairs in order; a trajectory's first pairs are trained as they are)."""
     if not probability:
         return frames
-    chosen = [k for k, frame in enumerate(frames) if int(frame["index"]) > 0
+    chosen = [k for k, frame in enumerate(frames) if int(frame["index"]) >= steps
               and np.random.default_rng([int(seed), int(epoch), int(frame["index"]), 0x50]).random() < probability]
-    previous = {k: store.frame(split, int(frames[k]["index"]) - 1) for k in chosen}
-    shifts = {k: _lattice_shift(previous[k], frames[k], lattice_tol) for k in chosen}
+    chains = {k: [store.frame(split, int(frames[k]["index"]) - j) for j in range(steps, 0, -1)] + [frames[k]]
+              for k in chosen}
+    shifts = {k: _chain_shift(chains[k], lattice_tol) for k in chosen}
     chosen = [k for k in chosen if shifts[k] is not None]
     if not chosen:
         return frames
-    forecasts = predict([previous[k] for k in chosen])
+    states = [chains[k][0] for k in chosen]
+    for j in range(1, steps + 1):  # the forecast state at step j, in place of the true frame j of each chain
+        states = [{**chains[k][j], "positions": state["positions"] + displacement, "velocities": velocity}
+                  for k, state, (displacement, velocity) in zip(chosen, states, predict(states))]
     frames = list(frames)
-    for k, (displacement, velocity) in zip(chosen, forecasts):
-        before, frame = previous[k], frames[k]
-        positions = before["positions"] + displacement + shifts[k]
-        frames[k] = {**frame, "positions": positions, "velocities": velocity, "pushforward": True,
+    for k, state in zip(chosen, states):
+        frame, positions = frames[k], state["positions"] + shifts[k]
+        frames[k] = {**frame, "positions": positions, "velocities": state["velocities"], "pushforward": True,
                      "target_displacement": frame["positions"] + frame["target_displacement"] - positions}
     return frames
+
+
+def _chain_shift(chain: list[dict], tol: float):
+    """The lattice vectors per atom from the first frame's unrolled states to the last frame's positions (the sum
+    over its links), or None where a link does not continue the frame before."""
+    total = 0.0
+    for before, frame in zip(chain, chain[1:]):
+        shift = _lattice_shift(before, frame, tol)
+        if shift is None:
+            return None
+        total = total + shift
+    return total
 
 
 def _lattice_shift(before: dict, frame: dict, tol: float):
