@@ -131,6 +131,14 @@ def test_noise_per_element_replaces_the_global_sigma_for_that_element(rng):
                                   augment([frame], 2, 5, Augmentation(noise_displacement_A=0.001))[0]["positions"])
 
 
+def test_augmentation_from_the_training_settings_names_elements_by_atomic_number():
+    """One reading of `training:` for the trainer and for `model calibrate --position-noise` (a model file's dict)."""
+    settings = {"time_reversal": 0.5, "noise_displacement_A": 1e-3, "noise_velocity_A_per_fs": 2e-4,
+                "noise_displacement_by_element": {"H": 2e-3}}
+    assert Augmentation.from_training(settings) == Augmentation(0.5, 1e-3, 2e-4, ((1, 2e-3),))
+    assert Augmentation.from_training({}) == Augmentation()
+
+
 def _trajectory(rng, n_frames=4):
     """Consecutive pairs of one trajectory, positions wrapped into the cell as a pair store holds them."""
     frames = [_frame(rng, 0)]

@@ -4,6 +4,7 @@ its velocities' mean square on held-out pairs, inspect a model file, list shippe
 
 import math
 
+import numpy as np
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 
@@ -169,10 +170,11 @@ def _measured_gains(args, model) -> dict[str, float]:
 
 def _position_noise(meta: dict, species: list[int]) -> dict[str, float]:
     """√2 σ_r per element, σ_r the input position noise the model was trained with (TrajCast.position_noise_A)."""
-    config = (meta.get("training") or {}).get("training_config") or {}
-    by_element = config.get("noise_displacement_by_element") or {}
-    return {str(z): math.sqrt(2.0) * by_element.get(chemical_symbols[z], config.get("noise_displacement_A") or 0.0)
-            for z in species}
+    from trajcast_dist.training.targets import Augmentation
+
+    trained = Augmentation.from_training((meta.get("training") or {}).get("training_config") or {})
+    sigma = np.broadcast_to(trained.displacement_sigma(np.asarray(species)), (len(species), 1))[:, 0]
+    return {str(z): math.sqrt(2.0) * float(value) for z, value in zip(species, sigma)}
 
 
 def _parse_gains(text: str, species: list[int]) -> dict[str, float]:

@@ -174,9 +174,7 @@ class _Trainer:
         self.sampler = GlobalBatchSampler(prepared.store, "train", self.tc.batch_size, dist.rank, dist.world_size,
                                           self.tc.seed, self.tc.max_train_frames)
         self.maker = BatchMaker(self.model.species_index, self.model.cutoff_A, dtype, dist.device)
-        by_z = tuple((atomic_numbers[el], float(s)) for el, s in (self.tc.noise_displacement_by_element or {}).items())
-        self.augmentation = Augmentation(self.tc.time_reversal, self.tc.noise_displacement_A,
-                                         self.tc.noise_velocity_A_per_fs, by_z)
+        self.augmentation = Augmentation.from_training(vars(self.tc))
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_val, self.bad_epochs, self.history = math.inf, 0, []
         self.train_sums = None  # partial training sums of the epoch in progress (from a mid-epoch checkpoint)

@@ -58,6 +58,16 @@ class Augmentation:
     noise_velocity_A_per_fs: float = 0.0
     noise_displacement_by_Z: tuple[tuple[int, float], ...] = ()  # (atomic number, σ) replacing the global σ
 
+    @classmethod
+    def from_training(cls, training: dict) -> Augmentation:
+        """From the `training:` settings: TrainConfig's fields, or the dict of them a model file keeps."""
+        from ase.data import atomic_numbers
+
+        by_z = tuple((atomic_numbers[el], float(sigma))
+                     for el, sigma in (training.get("noise_displacement_by_element") or {}).items())
+        return cls(training.get("time_reversal") or 0.0, training.get("noise_displacement_A") or 0.0,
+                   training.get("noise_velocity_A_per_fs") or 0.0, by_z)
+
     @property
     def active(self) -> bool:
         return bool(self.time_reversal or self.noise_displacement_A or self.noise_velocity_A_per_fs
