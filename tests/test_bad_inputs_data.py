@@ -90,7 +90,8 @@ def test_progress_bars_to_a_file_are_plain_lines(trajectory, tmp_path, capsys, m
 
 @pytest.mark.parametrize("command, flag, value", [
     ("pairs", "--cutoff", "0"), ("pairs", "--frame-fs", "0"), ("pairs", "--dt", "-1"), ("pairs", "--dt", "nan"),
-    ("md", "--temperature", "0"), ("md", "--equilibrate-ps", "-1"),
+    ("md", "--temperature", "0"), ("md", "--equilibrate-ps", "-1"), ("md", "--element-temperatures", "H=-5"),
+    ("md", "--element-temperatures", "Hx=300"), ("md", "--element-temperatures", "O=hot"),
     ("analyze", "--skip-ps", "-1"), ("analyze", "--dt-fs", "0"), ("analyze", "--vacf-max-ps", "0"),
     ("analyze", "--t0", "0"), ("analyze", "--max-memory-gb", "inf")])
 def test_numbers_out_of_range_are_one_line(trajectory, tmp_path, capsys, command, flag, value):

@@ -120,3 +120,32 @@ def test_langevin_reference_keeps_zero_momentum_and_temperature(tmp_path):
 def test_langevin_reference_refuses_an_isolated_molecule(tmp_path):
     with pytest.raises(UserError, match="nvt-langevin"):
         run_reference_md("paracetamol", tmp_path, ensemble="nvt-langevin", **SHORT)
+
+
+def _element_temperature(atoms, z):
+    mask = atoms.numbers == z
+    return atoms[mask].get_temperature()
+
+
+def test_element_temperatures_set_the_start_and_md_relaxes_them(tmp_path):
+    """`--element-temperatures H=450,O=150`: frame 0 has those per-element temperatures and zero net momentum, the
+    script says so, and the NVE run returns towards equipartition (the data a drifting model is to learn from)."""
+    (path,) = run_reference_md("water", tmp_path, seed=7, element_temperatures={1: 450.0, 8: 150.0},
+                               **dict(SHORT, production_ps=0.2))
+    assert "start velocities rescaled per element to H 450.0 K, O 150.0 K" in (tmp_path / "in.lammps").read_text()
+    frames = ase.io.read(path, ":")
+    first, last = frames[0], frames[-1]
+    # the momentum removal after the rescaling moves each element's T by < 1 %
+    assert _element_temperature(first, 1) == pytest.approx(450.0, rel=0.01)
+    assert _element_temperature(first, 8) == pytest.approx(150.0, rel=0.01)
+    momentum = (first.get_masses()[:, None] * first.get_velocities()).sum(0)
+    assert np.linalg.norm(momentum) < 1e-8 * np.abs(first.get_momenta()).sum()
+    # MD shares the energy within ~100 fs (measured: 375/150 K → 301/300 K after 100 fs)
+    assert abs(_element_temperature(last, 1) - _element_temperature(last, 8)) < 150.0
+
+
+def test_element_temperatures_errors(tmp_path):
+    with pytest.raises(UserError, match="the system has no N atoms"):
+        run_reference_md("water", tmp_path / "n", element_temperatures={7: 300.0}, **SHORT)
+    with pytest.raises(UserError, match="--element-temperatures"):
+        run_reference_md("water", tmp_path / "neg", element_temperatures={1: -5.0}, **SHORT)

@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     md.add_argument("--stride-fs", type=float, default=5.0, help="time between saved frames in fs (default 5)")
     md.add_argument("--repeat", type=int, nargs=3, default=(1, 1, 1), metavar=("A", "B", "C"),
                     help="replicate the reference box before equilibration")
+    md.add_argument("--element-temperatures", metavar="EL=K,...",
+                    help="rescale each named element's start velocities to this temperature, e.g. H=375,O=150: "
+                         "NVE data of the return to equipartition from a state a drifting model reaches")
     md.add_argument("--overwrite", action="store_true", help="replace trajectories already in --out")
     md.add_argument("--resume", action="store_true", help="keep finished trajectories in --out and run the rest")
 
@@ -67,14 +70,17 @@ def run(args) -> int:
 
 
 def _md(args) -> int:
+    from trajcast_dist.cli.elements import parse_element_values
     from trajcast_dist.data.lammps_md import run_reference_md
 
+    element_temperatures = (parse_element_values(args.element_temperatures, "--element-temperatures",
+                                                 "H=375,O=150", "K") if args.element_temperatures else None)
     start = time.perf_counter()
     paths = run_reference_md(args.system, args.out, temperature_K=args.temperature,
                              equilibrate_ps=args.equilibrate_ps, production_ps=args.production_ps,
                              n_trajectories=args.trajectories, seed=args.seed, ensemble=args.ensemble,
                              stride_fs=args.stride_fs, repeat=tuple(args.repeat), overwrite=args.overwrite,
-                             resume=args.resume, tau_fs=args.tau_fs)
+                             resume=args.resume, tau_fs=args.tau_fs, element_temperatures=element_temperatures)
     print(f"wrote {len(paths)} trajectories to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 

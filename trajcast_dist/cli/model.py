@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import torch
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import chemical_symbols
 
+from trajcast_dist.cli.elements import parse_element_values, parse_species
 from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.atomic import check_writable
 from trajcast_dist.io.checkpoint import (copy_with_metadata, describe_gains, describe_position_noise, load_model,
@@ -74,17 +75,6 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     return {"init": _init, "import": _import, "thermostat": _thermostat, "calibrate": _calibrate, "info": _info,
             "list": _list}[args.action](args)
-
-
-def parse_species(text: str) -> list[int]:
-    numbers = []
-    for symbol in filter(None, (s.strip() for s in text.split(","))):
-        if symbol not in atomic_numbers:
-            raise UserError(f"--species: {symbol!r} is not a chemical element symbol (e.g. H,O)")
-        numbers.append(atomic_numbers[symbol])
-    if not numbers:
-        raise UserError("--species is empty; give elements like H,O")
-    return sorted(set(numbers))
 
 
 def _init(args) -> int:
@@ -179,16 +169,7 @@ def _position_noise(meta: dict, species: list[int]) -> dict[str, float]:
 
 def _parse_gains(text: str, species: list[int]) -> dict[str, float]:
     """`H=0.996,O=1.0035` → {"1": 0.996, "8": 1.0035}, one positive gain for every element of the model."""
-    gains = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        symbol, _, value = item.partition("=")
-        try:
-            gain = float(value)
-        except ValueError:
-            gain = math.nan
-        if symbol not in atomic_numbers or not 0 < gain < math.inf:
-            raise UserError(f"--gain: {item!r} is not ELEMENT=GAIN with a positive gain (e.g. H=0.996,O=1.0035)")
-        gains[atomic_numbers[symbol]] = gain
+    gains = parse_element_values(text, "--gain", "H=0.996,O=1.0035", "GAIN")
     if sorted(gains) != sorted(species):
         want = ",".join(chemical_symbols[z] for z in species)
         raise UserError(f"--gain {text}: give one gain for each element of the model ({want})")

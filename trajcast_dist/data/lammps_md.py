@@ -21,10 +21,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import ase.data
 import ase.io
 import numpy as np
 from ase.calculators.lammps import Prism
 
+from trajcast_dist import units
 from trajcast_dist.data.lammps_session import LammpsSession, lammps_seed
 from trajcast_dist.data.systems import get_system
 from trajcast_dist.errors import UserError, check_positive
@@ -38,9 +40,12 @@ __all__ = ["ENSEMBLES", "run_reference_md", "potential_energies", "select_starts
 def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equilibrate_ps: float | None = None,
                      production_ps: float = 50.0, n_trajectories: int = 5, seed: int = 0,
                      ensemble: str = "nve", stride_fs: float = 5.0, repeat=(1, 1, 1), overwrite: bool = False,
-                     resume: bool = False, progress: bool = True, tau_fs: float | None = None) -> list[Path]:
+                     resume: bool = False, progress: bool = True, tau_fs: float | None = None,
+                     element_temperatures: dict[int, float] | None = None) -> list[Path]:
     """Run the protocol and return the trajectory paths (see module docstring). `tau_fs`: the production
-    thermostat's relaxation time (default: the system's CSVR τ of the paper)."""
+    thermostat's relaxation time (default: the system's CSVR τ of the paper). `element_temperatures` {Z: K}:
+    rescale each named element's start velocities to that temperature (net momentum removed), so the run records
+    how the dynamics restores equipartition from a state a drifting model visits (issue #13)."""
     spec = get_system(system)
     out_dir = Path(out_dir)
     check_positive("--temperature", temperature_K, "K")
@@ -63,12 +68,14 @@ def run_reference_md(system: str, out_dir, *, temperature_K: float = 300.0, equi
     session = LammpsSession(spec.unit_style, log_path=out_dir / "log.lammps")
     try:
         numbers = spec.build(session, out_dir, repeat, seed)
+        _check_elements(element_temperatures, numbers)
         starts = _load_or_make_starts(session, spec, out_dir / "starts.npz", temperature_K, equilibrate_fs,
                                       n_trajectories, seed, resume, progress)
         for k, path in enumerate(paths):
             if resume and path.exists():
                 continue
-            _production(session, spec, starts[k], numbers, path, ensemble, tau_fs, temperature_K, production_steps,
+            start = _set_element_temperatures(starts[k], numbers, element_temperatures, session)
+            _production(session, spec, start, numbers, path, ensemble, tau_fs, temperature_K, production_steps,
                         stride, seed + 1000 + k, progress, label=f"{system} {ensemble} {k + 1}/{n_trajectories}")
     finally:
         if session.is_main:
@@ -184,6 +191,28 @@ def _load_or_make_starts(session, spec, path: Path, temperature_K, equilibrate_f
                  f"{[round(float(energies_ev[i]), 6) for i in chosen]} eV; mean of {len(times)} candidates "
                  f"{energies_ev.mean():.6f} eV)")
     return starts
+
+
+def _check_elements(element_temperatures, numbers) -> None:
+    for z, kelvin in (element_temperatures or {}).items():
+        if z not in numbers:
+            raise UserError(f"--element-temperatures: the system has no {ase.data.chemical_symbols[z]} atoms")
+        check_positive("--element-temperatures", kelvin, "K")
+
+
+def _set_element_temperatures(start: dict, numbers, element_temperatures, session) -> dict:
+    if not element_temperatures:
+        return start
+    numbers, velocities = np.asarray(numbers), start["velocities"].copy()
+    masses = units.masses_amu(numbers)
+    for z, kelvin in element_temperatures.items():
+        mask = numbers == z
+        now = units.temperature_k(units.kinetic_energy_ev(masses[mask], velocities[mask]), 3 * int(mask.sum()))
+        velocities[mask] *= np.sqrt(kelvin / now)
+    velocities -= (masses[:, None] * velocities).sum(0) / masses.sum()
+    session.note("start velocities rescaled per element to " + ", ".join(
+        f"{ase.data.chemical_symbols[z]} {kelvin} K" for z, kelvin in element_temperatures.items()))
+    return {**start, "velocities": velocities}
 
 
 def _production(session, spec, start, numbers, path: Path, ensemble, tau_fs, temperature_K, steps, stride, seed,
