@@ -27,7 +27,7 @@ def test_twenty_steps_match_the_forecast_cli_with_the_same_seed(tmp_path):
     cli, _, _ = load_restart(f"{out}.restart.npz")      # full precision, unlike the extxyz frames
     atoms = water_without_velocities()
     dyn = TrajCastDynamics(atoms, temperature_K=300, seed=7)  # the thermostat the model names, as the CLI
-    assert dyn.settings.thermostat == "langevin" and dyn.settings.tau_fs == 100.0
+    assert dyn.settings.thermostat == "csvr" and dyn.settings.tau_fs == 50.0
     dyn.run(20)
     assert cli.step == 20
     assert np.abs(atoms.get_positions() - cli.positions).max() <= 1e-12

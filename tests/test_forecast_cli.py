@@ -136,10 +136,9 @@ def test_a_model_can_name_its_equilibration_and_the_flag_still_wins(model_file, 
                      "--out", named], capsys)
     assert code == 0, io.err
     assert "csvr τ=50 fs, after 0.5 ps of equilibration" in _run(["model", "info", named], capsys)[1].out
-    cases = {(): "τ=50.0 fs (the model's; --thermostat csvr --tau 50 for the paper's) after 0.5 ps of equilibration",
+    cases = {(): "NVT CSVR T=300.0 K τ=50.0 fs (the model's, the paper's) after 0.5 ps of equilibration",
              ("--thermostat", "langevin"): "NVT Langevin T=300.0 K τ=50.0 fs after 0.5 ps of equilibration",
-             ("--equilibrate-ps", 0): "NVT CSVR T=300.0 K τ=50.0 fs (the model's; --thermostat csvr --tau 50 for the "
-                                      "paper's),",
+             ("--equilibrate-ps", 0): "NVT CSVR T=300.0 K τ=50.0 fs (the model's, the paper's),",
              ("--nve",): "NVE,"}
     for flags, header in cases.items():
         code, io = _run(["forecast", water_file, "--model", named, "--steps", 2, "--output", tmp_path / "t.xyz",

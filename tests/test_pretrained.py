@@ -19,16 +19,16 @@ def test_default_model_is_shipped_and_declares_species_cutoff_dt():
     assert model.cutoff_A == pytest.approx(6.0) and model.dt_fs == pytest.approx(5.0)
     assert meta["trained"] is True and set(meta["statistics"]) >= {"displacement_rms_A", "avg_num_neighbors"}
     assert default_model_path().stat().st_size < 20e6
-    # validated with a per-atom thermostat: under the global CSVR its hydrogens run hot and its oxygens cold
-    assert meta["thermostat"] == {"name": "langevin", "tau_fs": 100.0}
+    # validated with the paper's global CSVR thermostat, which `forecast` then uses without flags; no start hold
+    assert meta["thermostat"] == {"name": "csvr", "tau_fs": 50.0}
 
 
 def test_md_reference_curves_ship_beside_the_card_and_look_like_water():
     path = reference_curves()
     assert path.parent == default_model_path().parent and path.stat().st_size < 300_000
     curves = read_reference_curves(path)
-    # the MD run with the thermostat the default model names (Langevin τ = 100 fs): like is compared with like
-    assert "nvt-langevin" in curves["source"] and "water_dt5.reference.json" in (path.parent / "water_dt5.md").read_text()
+    # the MD run with the thermostat the default model names (CSVR τ = 50 fs): like is compared with like
+    assert "nvt-csvr" in curves["source"] and "water_dt5.reference.json" in (path.parent / "water_dt5.md").read_text()
     r_peak, g_peak = first_peak(curves["rdf"].r_A, curves["rdf"].g["O-O"])
     assert r_peak == pytest.approx(2.75, abs=0.1) and 2.5 < g_peak < 3.5
     assert set(curves["vdos"].vdos) == {"O", "H", "all"} and set(curves["msd"].msd) == {"O", "H"}
@@ -41,7 +41,7 @@ def test_model_list_says_where_the_validation_numbers_come_from(capsys):
     assert main(["model", "list"]) == 0
     printed = capsys.readouterr().out
     assert "water_dt5 (default)" in printed and "water_dt5.md" in printed
-    assert f"{reference_curves()}: LAMMPS SPC/Fw NVT-Langevin" in printed
+    assert f"{reference_curves()}: LAMMPS SPC/Fw NVT-CSVR" in printed
 
 
 def test_demo_box_forecast_stays_within_temperature_bounds(tmp_path):

@@ -38,7 +38,7 @@ class TrajCastDynamics(MolecularDynamics):
     """ASE `MolecularDynamics` driven by a TrajCast model; the time step is the model's Δt.
 
     `model`: a loaded TrajCast, a model file, or None for the shipped default. `thermostat` and `tau_fs` default,
-    as in `forecast`, to the thermostat the model file names (the shipped default: Langevin, 100 fs), else CSVR
+    as in `forecast`, to the thermostat the model file names (the shipped default: CSVR, 50 fs), else CSVR
     50 fs; `equilibrate_ps` to what the model file names, else 0. `temperature_K`, `tau_fs`, `nve`, `thermostat`,
     `seed`, `dtype`, `max_temperature_factor`, `equilibrate_ps` mean what the `forecast` flags of the same names
     mean (velocities are drawn at `temperature_K` from `seed` when `atoms` has none). `fast` (default) runs the
