@@ -68,9 +68,11 @@ class ForecastSettings:
     def describe(self) -> str:
         """The ensemble for log headers, e.g. 'NVT CSVR T=300.0 K τ=50.0 fs'."""
         name = "CSVR" if self.thermostat == "csvr" else "Langevin"
-        paper = (self.thermostat, self.tau_fs) == (ForecastSettings.thermostat, ForecastSettings.tau_fs)
-        whose = ("" if not self.thermostat_from_model else " (the model's, the paper's)" if paper
-                 else " (the model's; --thermostat csvr --tau 50 for the paper's)")
+        whose = ""
+        if self.thermostat_from_model:
+            paper = ForecastSettings.thermostat, ForecastSettings.tau_fs  # the dataclass defaults are the paper's
+            whose = (" (the model's, the paper's)" if (self.thermostat, self.tau_fs) == paper
+                     else f" (the model's; --thermostat {paper[0]} --tau {paper[1]:g} for the paper's)")
         ensemble = "NVE" if self.nve else f"NVT {name} T={self.temperature_K} K τ={self.tau_fs} fs{whose}"
         if self.equilibrate_ps:
             ensemble += (f" after {self.equilibrate_ps:g} ps of equilibration (Langevin T={self.temperature_K} K "
