@@ -20,6 +20,9 @@ from pathlib import Path
 
 def run(command: list[str], log: Path | None = None) -> None:
     print("$", " ".join(command), flush=True)
+    beside = Path(sys.executable).parent / command[0]  # the venv's console scripts, activated or not
+    if beside.exists():
+        command = [str(beside), *command[1:]]
     start = time.perf_counter()
     with open(log, "w") if log else open("/dev/null", "w") as handle:
         result = subprocess.run(command, stdout=handle if log else None, stderr=subprocess.STDOUT, text=True)
