@@ -98,7 +98,8 @@ def float32_accuracy(config: str, n_atoms: int, steps: int, fast: bool) -> str:
 
 def _model(config: str, dtype, fast: bool) -> TrajCast:
     torch.manual_seed(0)
-    model = TrajCast(load_config(config).model, [1, 8]).eval()
+    config = load_config(config)
+    model = TrajCast(config.model, [1, 8], scales=config.scales).eval()
     if fast:
         model.use_fast_inference()
     return model.to(dtype)

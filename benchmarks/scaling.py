@@ -45,8 +45,9 @@ def _model(config_name: str, velocity_rms=0.05):
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    config = dataclasses.replace(load_config(ROOT / "configs" / config_name).model, velocity_rms_A_per_fs=velocity_rms)
-    return TrajCast(config, [1, 8]).to(torch.float64).eval()
+    config = load_config(ROOT / "configs" / config_name)
+    scales = dataclasses.replace(config.scales, velocity_rms_A_per_fs=velocity_rms)
+    return TrajCast(config.model, [1, 8], scales=scales).to(torch.float64).eval()
 
 
 def _state(rep, model, seed=0):

@@ -24,12 +24,19 @@ def tiny_config():
 
 
 @pytest.fixture
-def tiny_model(tiny_config):
+def tiny_scales():
+    from trajcast_dist.config import load_config
+
+    return load_config(ROOT / "configs" / "tiny.yaml").scales
+
+
+@pytest.fixture
+def tiny_model(tiny_config, tiny_scales):
     """An untrained tiny water model (H, O) in float64 with fixed weights."""
     from trajcast_dist.model import TrajCast
 
     torch.manual_seed(0)
-    return TrajCast(tiny_config, [1, 8]).to(torch.float64).eval()
+    return TrajCast(tiny_config, [1, 8], scales=tiny_scales).to(torch.float64).eval()
 
 
 @pytest.fixture

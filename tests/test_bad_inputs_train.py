@@ -71,13 +71,16 @@ def test_train_is_a_subcommand_with_the_module_flags():
     assert "trajcast-dist train" in result.stdout and "--config" in result.stdout and "--resume" in result.stdout
 
 
-def test_old_backend_keys_name_their_new_names(tmp_path):
+def test_old_backend_and_scale_keys_name_their_new_names(tmp_path):
     """The two backends have two names: torch.distributed's `training.dist_backend`, the tensor products'
-    `training.tensor_backend` (a run-time choice, so not in the model's architecture)."""
+    `training.tensor_backend` (a run-time choice, so not in the model's architecture); the data scales have their
+    own section."""
     config = tmp_path / "old.yaml"
     for text, message in (("training:\n  backend: gloo\n", "training.backend is now training.dist_backend"),
                           ("model:\n  backend: cueq\n", "model.backend is now training.tensor_backend"),
-                          ("training:\n  tensor_backend: cuda\n", "training.tensor_backend = 'cuda'; choose e3nn")):
+                          ("training:\n  tensor_backend: cuda\n", "training.tensor_backend = 'cuda'; choose e3nn"),
+                          ("model:\n  avg_num_neighbors: 30\n", "model.avg_num_neighbors is now scales.avg_num"),
+                          ("scales:\n  temperature_K: -1\n", "scales.temperature_K = -1.0 must be > 0")):
         config.write_text(text)
         with pytest.raises(UserError, match=message):
             load_config(config)

@@ -41,15 +41,15 @@ def _close(actual, expected, relative):
 
 
 @pytest.mark.parametrize("backend", ["e3nn", "cueq"])
-def test_model_on_cuda_matches_e3nn_on_cpu(tiny_config, backend):
+def test_model_on_cuda_matches_e3nn_on_cpu(tiny_config, tiny_scales, backend):
     """float64 to 1e-10 relative; float32 to 1e-5 (the float32 rounding of a 3-layer model)."""
     if backend == "cueq":
         pytest.importorskip("cuequivariance_torch")
     from trajcast_dist.model import TrajCast
 
     torch.manual_seed(0)
-    reference = TrajCast(tiny_config, [1, 8]).eval()
-    model = TrajCast(tiny_config, [1, 8], backend).eval()
+    reference = TrajCast(tiny_config, [1, 8], scales=tiny_scales).eval()
+    model = TrajCast(tiny_config, [1, 8], backend, tiny_scales).eval()
     model.load_state_dict(reference.state_dict())
     atoms = water_box(molecules_per_side=4, box_A=12.4172, seed=3)
     expected = _predict(reference, atoms, "cpu")

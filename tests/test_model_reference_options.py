@@ -21,14 +21,18 @@ from trajcast_dist.reduce import LocalReducer
 
 
 def test_model_files_without_the_options_load_to_the_same_numbers(tiny_model, water, tmp_path):
+    """Files written before the reference options, with the data scales among the architecture's keys and the
+    run-time backend there too, load to the same model."""
     from trajcast_dist.io.checkpoint import load_model, save_model
 
     save_model(tmp_path / "m.pt", tiny_model)
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     meta = json.loads(payload["metadata"])
+    assert meta["scales"]["avg_num_neighbors"] == 27.0 and "avg_num_neighbors" not in meta["config"]
     new = {"gate_activation", "bessel_epsilon_A", "velocity_basis", "velocity_max_A_per_fs", "conserve_ang_mom",
            "com_displacement", "net_lin_mom", "net_ang_mom"}
-    meta["config"] = {k: v for k, v in meta["config"].items() if k not in new}  # as written before the options
+    meta["config"] = {**{k: v for k, v in meta["config"].items() if k not in new}, **meta.pop("scales"),
+                      "backend": "e3nn"}  # as written before the options and the scales' own key
     torch.save({"metadata": json.dumps(meta), "state_dict": payload["state_dict"]}, tmp_path / "old.pt")
     old = load_model(tmp_path / "old.pt")[0]
     args = (water.positions, thermal_velocities(water.numbers, 300.0), water.numbers, water.cell[:], water.pbc)

@@ -44,10 +44,10 @@ def files(tmp_path_factory):
     from test_parallel_equivalence import BOX_A, VELOCITY_RMS_A_PER_FS
 
     root = tmp_path_factory.mktemp("parallel_cli")
-    config = dataclasses.replace(load_config(HERE.parent / "configs" / "tiny.yaml").model,
-                                 velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
+    config = load_config(HERE.parent / "configs" / "tiny.yaml")
+    scales = dataclasses.replace(config.scales, velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
     torch.manual_seed(0)
-    save_model(root / "model.pt", TrajCast(config, [1, 8]).to(torch.float64))
+    save_model(root / "model.pt", TrajCast(config.model, [1, 8], scales=scales).to(torch.float64))
     ase.io.write(root / "water.xyz", water_box(3, BOX_A, seed=5), format="extxyz")
     ase.io.write(root / "small.xyz", water_box(2, BOX_A * 2 / 3, seed=5), format="extxyz")
     moving = water_box(3, BOX_A, seed=6)

@@ -76,10 +76,10 @@ def setup(tmp_path_factory):
     from trajcast_dist.model import TrajCast
 
     root = tmp_path_factory.mktemp("parallel")
-    config = dataclasses.replace(load_config(HERE.parent / "configs" / "tiny.yaml").model,
-                                 velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
+    config = load_config(HERE.parent / "configs" / "tiny.yaml")
+    scales = dataclasses.replace(config.scales, velocity_rms_A_per_fs=VELOCITY_RMS_A_PER_FS)
     torch.manual_seed(0)
-    model = TrajCast(config, [1, 8]).to(torch.float64).eval()
+    model = TrajCast(config.model, [1, 8], scales=scales).to(torch.float64).eval()
     model.set_position_noise(POSITION_NOISE_A)  # drawn per (seed, step, atom id): the same on any number of ranks
     save_model(root / "model.pt", model, {"position_noise_A": POSITION_NOISE_A})
     cases = _cases()

@@ -17,10 +17,10 @@ def models():
     from trajcast_dist.config import load_config
     from trajcast_dist.model import TrajCast
 
-    config = load_config("configs/tiny.yaml").model
+    config = load_config("configs/tiny.yaml")
     torch.manual_seed(0)
-    reference = TrajCast(config, [1, 8]).eval()
-    cueq = TrajCast(config, [1, 8], "cueq").eval()
+    reference = TrajCast(config.model, [1, 8], scales=config.scales).eval()
+    cueq = TrajCast(config.model, [1, 8], "cueq", config.scales).eval()
     cueq.load_state_dict(reference.state_dict())
     return reference, cueq
 

@@ -23,12 +23,12 @@ def _random_periodic_system(seed, n_atoms=40, box_A=7.0):
 
 
 @pytest.fixture
-def fast_model(tiny_config):
+def fast_model(tiny_config, tiny_scales):
     """The tiny_model fixture's weights (same seed), in the fast mode."""
     from trajcast_dist.model import TrajCast
 
     torch.manual_seed(0)
-    return TrajCast(tiny_config, [1, 8]).to(torch.float64).use_fast_inference()
+    return TrajCast(tiny_config, [1, 8], scales=tiny_scales).to(torch.float64).use_fast_inference()
 
 
 def test_tables_reproduce_mlp_weights_to_1e_7(tiny_model, fast_model):

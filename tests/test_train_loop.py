@@ -192,7 +192,7 @@ def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp
     other = write_toy_store(tmp_path / "hot.zarr", {"train": 4, "val": 2}, temperature_K=400.0, seed=5)
     assert train_main([*base, "--data", str(other), "--out", str(tmp_path / "hot"), "--init-from", str(model_path),
                        "--lr", "1e-12", "--max-steps", "1"]) == 0
-    learnt, tuned = (load_state(p)["config"]["model"] for p in (trained[1] / "checkpoints" / "last.pt",
+    learnt, tuned = (load_state(p)["config"]["scales"] for p in (trained[1] / "checkpoints" / "last.pt",
                                                                  tmp_path / "hot" / "checkpoints" / "last.pt"))
     for key in ("displacement_rms_A", "velocity_rms_A_per_fs", "temperature_K", "avg_num_neighbors"):
         assert tuned[key] == learnt[key], key

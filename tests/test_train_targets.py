@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import predict, thermal_velocities
 
-from trajcast_dist.config import load_config
+from trajcast_dist.config import Scales, load_config
 from trajcast_dist.errors import UserError
 from trajcast_dist.model import TrajCast
 from trajcast_dist.training import prepare, train
@@ -19,9 +19,9 @@ from toy_store import write_toy_store
 from conftest import ROOT
 
 
-def _model(tiny_config, **options):
+def _model(tiny_config, scales=None, **options):
     torch.manual_seed(0)
-    return TrajCast(dataclasses.replace(tiny_config, **options), [1, 8]).to(torch.float64).eval()
+    return TrajCast(dataclasses.replace(tiny_config, **options), [1, 8], scales=scales).to(torch.float64).eval()
 
 
 def _zero_readout(model):
@@ -42,14 +42,13 @@ def test_ballistic_baseline_with_a_silent_network_is_free_flight(tiny_config, wa
 
 
 def test_per_species_scales_multiply_each_species_outputs(tiny_config, water):
-    scaled = dict(per_species_scale=True, species_displacement_rms_A=[0.05, 0.005],
-                  species_velocity_rms_A_per_fs=[0.02, 0.002])
-    plain, per_species = _model(tiny_config), _model(tiny_config, **scaled)
+    scales = Scales(species_displacement_rms_A=[0.05, 0.005], species_velocity_rms_A_per_fs=[0.02, 0.002])
+    plain, per_species = _model(tiny_config), _model(tiny_config, scales, per_species_scale=True)
     species = torch.tensor([0, 1, 1, 0])
     d_plain, v_plain = plain.readout.scales(species)
     d_scaled, v_scaled = per_species.readout.scales(species)
-    assert torch.all(d_plain == tiny_config.displacement_rms_A)
-    assert torch.all(v_plain == tiny_config.velocity_rms_A_per_fs)
+    assert torch.all(d_plain == scales.displacement_rms_A)
+    assert torch.all(v_plain == scales.velocity_rms_A_per_fs)
     torch.testing.assert_close(d_scaled.squeeze(1), torch.tensor([0.05, 0.005, 0.005, 0.05], dtype=torch.float64))
     torch.testing.assert_close(v_scaled.squeeze(1), torch.tensor([0.02, 0.002, 0.002, 0.02], dtype=torch.float64))
     h = torch.randn(4, per_species.readout.irreps_in.dim, dtype=torch.float64)
@@ -223,7 +222,7 @@ def test_training_with_every_lever_learns_resumes_exactly_and_exports(tmp_path):
         return dataclasses.replace(config, model=model, training=training)
 
     prepared = prepare(run("check"))
-    stats = prepared.config.model
+    stats = prepared.config.scales
     assert stats.species_displacement_rms_A[0] > 0 and len(stats.species_velocity_rms_A_per_fs) == 2
     # damping 0.2: the velocity residual is 0.2 v, much smaller than v itself
     assert stats.velocity_rms_A_per_fs < 0.3 * prepared.statistics["velocity_rms_A_per_fs"]
@@ -239,7 +238,7 @@ def test_training_with_every_lever_learns_resumes_exactly_and_exports(tmp_path):
 
     exported, meta = load_model(result.model_path)
     assert exported.config.baseline == "ballistic" and exported.config.per_species_scale
-    assert exported.config.species_displacement_rms_A == pytest.approx(stats.species_displacement_rms_A)
+    assert exported.scales.species_displacement_rms_A == pytest.approx(stats.species_displacement_rms_A)
     reference = copy.deepcopy(exported).use_fast_inference()
     for k in range(2):
         assert torch.allclose(reference.readout.scales(torch.tensor([k]))[0],

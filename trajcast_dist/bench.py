@@ -76,10 +76,10 @@ def run_case(case: BenchCase, steps: int, warmup: int = 1, seed: int = 0) -> Ben
     from trajcast_dist.graph.graph import neighbor_pairs
     from trajcast_dist.model import TrajCast
 
-    config = load_config(case.config).model
+    config = load_config(case.config)
     torch.manual_seed(seed)
     dtype, device = DTYPES[case.dtype], torch.device(case.device)
-    model = TrajCast(config, [1, 8], case.backend).to(dtype=dtype, device=device).eval()
+    model = TrajCast(config.model, [1, 8], case.backend, config.scales).to(dtype=dtype, device=device).eval()
     if case.path != "exact":
         model.use_fast_inference(cpu_kernel=case.path == "fast")
     atoms = water_system(case.atoms)

@@ -17,14 +17,12 @@ import yaml
 
 from trajcast_dist.errors import UserError
 
-__all__ = ["ModelConfig", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs", "from_mapping",
-           "stored_model_config"]
+__all__ = ["ModelConfig", "Scales", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs",
+           "from_mapping", "stored_model"]
 
 _FINITE = " and finite (YAML .nan and .inf are refused)"
 # torch.distributed's backend had the name of the model's tensor-product backend, which is a run-time choice
 _RENAMED = {("training", "backend"): "training.dist_backend", ("model", "backend"): "training.tensor_backend"}
-# keys of `model:` that files written before they moved (model files, checkpoints) still carry
-_MOVED_FROM_MODEL = ("backend",)
 
 
 @dataclass
@@ -36,15 +34,11 @@ class ModelConfig:
     bessel_trainable: bool = True
     cutoff_p: int = 6
     num_velocity_gaussians: int = 8
-    velocity_max_factor: float = 4.0  # v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element
-    temperature_K: float = 300.0  # temperature used for that v_RMS when no dataset statistics are given
+    velocity_max_factor: float = 4.0  # v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element (Scales)
     lmax: int = 2
     hidden_irreps: str = "64x0e+64x0o+64x1e+64x1o+64x2e+64x2o"
     num_layers: int = 4
     mlp_hidden: list[int] = field(default_factory=lambda: [64, 64, 64])
-    avg_num_neighbors: float = 90.0  # replaced by the dataset statistic when training
-    displacement_rms_A: float = 0.05  # replaced by the dataset statistic when training
-    velocity_rms_A_per_fs: float = 0.01  # replaced by the dataset statistic when training
     dt_fs: float = 5.0
     periodic: bool = True
     # Outputs relative to a physical baseline (issue #13): "none" predicts Δr and v′ (the paper); "ballistic"
@@ -52,8 +46,6 @@ class ModelConfig:
     baseline: str = "none"
     # Scale each species' outputs (and its loss terms) by that species' target RMS instead of one global RMS.
     per_species_scale: bool = False
-    species_displacement_rms_A: list[float] | None = None  # per species; set from the training data
-    species_velocity_rms_A_per_fs: list[float] | None = None
     # Options that let models trained with the reference implementation (IBM/trajcast) run here exactly;
     # the defaults are this project's own choices, so existing model files keep their numbers.
     gate_activation: str = "sigmoid"  # activation of the gates of l > 0 features: sigmoid or silu (reference)
@@ -67,21 +59,13 @@ class ModelConfig:
     net_ang_mom: list[float] | None = None  # target total angular momentum (amu·Å²/fs); null: the input's
 
     def validate(self, where: str) -> None:
-        positive = ("cutoff_A", "num_bessel", "cutoff_p", "num_velocity_gaussians", "velocity_max_factor",
-                    "temperature_K", "num_layers", "avg_num_neighbors", "displacement_rms_A",
-                    "velocity_rms_A_per_fs", "dt_fs")
-        for name in positive:
-            if not 0 < getattr(self, name) < math.inf:
-                raise UserError(f"{where}: model.{name} = {getattr(self, name)} must be > 0{_FINITE}")
+        _check_positive(self, "model", where, ("cutoff_A", "num_bessel", "cutoff_p", "num_velocity_gaussians",
+                                               "velocity_max_factor", "num_layers", "dt_fs"))
         if self.lmax < 1:
             raise UserError(f"{where}: model.lmax = {self.lmax} must be ≥ 1 (the readout needs l=1 vectors)")
         _check_choices(self, "model", where, {"baseline": ("none", "ballistic"), "gate_activation": ("sigmoid", "silu"),
                                               "velocity_basis": ("endpoints", "interior"),
                                               "com_displacement": ("remove", "remove_if_zero_momentum")})
-        for name in ("species_displacement_rms_A", "species_velocity_rms_A_per_fs"):
-            values = getattr(self, name)
-            if values is not None and not all(math.isfinite(v) and v > 0 for v in values):
-                raise UserError(f"{where}: model.{name} = {values} must be positive numbers, one per species")
         if not self.mlp_hidden or any(w <= 0 for w in self.mlp_hidden):
             raise UserError(f"{where}: model.mlp_hidden = {self.mlp_hidden} must be a list of positive widths")
         try:
@@ -104,6 +88,33 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and len(value) != 3:
                 raise UserError(f"{where}: model.{name} = {value} must be three numbers (x, y, z) or null")
+
+
+@dataclass
+class Scales:
+    """What the network normalises by, measured on its training data (paper Methods: average neighbour count,
+    target RMS, v_RMS of the velocity embedding). `train` sets them and model files store them apart from the
+    architecture; the defaults (or a config's `scales:` section) serve an untrained model."""
+
+    avg_num_neighbors: float = 90.0
+    displacement_rms_A: float = 0.05
+    velocity_rms_A_per_fs: float = 0.01
+    temperature_K: float = 300.0  # the v_RMS behind v_max (ModelConfig.velocity_max_factor)
+    # per species, for ModelConfig.per_species_scale
+    species_displacement_rms_A: list[float] | None = None
+    species_velocity_rms_A_per_fs: list[float] | None = None
+
+    def validate(self, where: str) -> None:
+        _check_positive(self, "scales", where, ("avg_num_neighbors", "displacement_rms_A", "velocity_rms_A_per_fs",
+                                                "temperature_K"))
+        for name in ("species_displacement_rms_A", "species_velocity_rms_A_per_fs"):
+            values = getattr(self, name)
+            if values is not None and not all(math.isfinite(v) and v > 0 for v in values):
+                raise UserError(f"{where}: scales.{name} = {values} must be positive numbers, one per species")
+
+
+_SCALE_KEYS = tuple(f.name for f in dataclasses.fields(Scales))
+_RENAMED.update({("model", key): f"scales.{key}" for key in _SCALE_KEYS})
 
 
 @dataclass
@@ -187,6 +198,7 @@ class TrainConfig:
 @dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
+    scales: Scales = field(default_factory=Scales)
     training: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -217,20 +229,23 @@ def load_config(path) -> Config:
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping with sections 'model' and 'training'")
-    unknown = set(raw) - {"model", "training"}
+        raise UserError(f"{path}: expected a mapping with sections 'model', 'scales' and 'training'")
+    unknown = set(raw) - {"model", "scales", "training"}
     if unknown:
-        raise UserError(f"{path}: unknown section {sorted(unknown)[0]!r}; allowed: model, training")
-    config = Config(model=from_mapping(ModelConfig, raw.get("model") or {}, f"{path}", "model"),
-                    training=from_mapping(TrainConfig, raw.get("training") or {}, f"{path}", "training"))
-    config.model.validate(str(path))
-    config.training.validate(str(path))
+        raise UserError(f"{path}: unknown section {sorted(unknown)[0]!r}; allowed: model, scales, training")
+    config = Config(*(from_mapping(cls, raw.get(name) or {}, f"{path}", name) for cls, name in
+                      ((ModelConfig, "model"), (Scales, "scales"), (TrainConfig, "training"))))
+    for part in (config.model, config.scales, config.training):
+        part.validate(str(path))
     return config
 
 
-def stored_model_config(mapping: dict, where: str) -> "ModelConfig":
-    """The `ModelConfig` a model file or checkpoint stores (older ones also carry the run-time backend)."""
-    return from_mapping(ModelConfig, {k: v for k, v in mapping.items() if k not in _MOVED_FROM_MODEL}, where, "model")
+def stored_model(model: dict, scales: dict | None, where: str) -> tuple[ModelConfig, Scales]:
+    """The architecture and scales a model file or checkpoint stores. Files written before the two were apart keep
+    the scales (and the run-time backend) among the model's keys."""
+    scales = {**{k: v for k, v in model.items() if k in _SCALE_KEYS}, **(scales or {})}
+    model = {k: v for k, v in model.items() if k not in _SCALE_KEYS and k != "backend"}
+    return from_mapping(ModelConfig, model, where, "model"), from_mapping(Scales, scales, where, "scales")
 
 
 def from_mapping(cls, mapping: dict, where: str, section: str):
@@ -250,6 +265,12 @@ def from_mapping(cls, mapping: dict, where: str, section: str):
             raise UserError(f"{where}: {section}.{key} = {value!r} should be of type {_type_name(hints[key])}")
     values = {k: (float(v) if hints[k] is float and isinstance(v, int) else v) for k, v in mapping.items()}
     return cls(**values)
+
+
+def _check_positive(config, section: str, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not 0 < getattr(config, name) < math.inf:
+            raise UserError(f"{where}: {section}.{name} = {getattr(config, name)} must be > 0{_FINITE}")
 
 
 def _check_choices(config, section: str, where: str, choices: dict[str, tuple[str, ...]]) -> None:

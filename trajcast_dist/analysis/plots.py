@@ -29,17 +29,11 @@ def _series(result, reference) -> list:
 
 
 def plot_rdf(result, reference, path) -> None:
-    labels = list(result.g)
-    fig, axes = _figure(1, len(labels), width=3.6)
-    for ax, label in zip(axes, labels):
-        ax.plot(result.r_A, result.g[label], label=FORECAST)
-        if reference is not None and label in reference.g:
-            ax.plot(reference.r_A, reference.g[label], label=REFERENCE, **REFERENCE_STYLE)
+    def decorate(ax, label):
         ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
         ax.set(title=f"g$_{{{label}}}$(r)", xlabel="r (Å)", xlim=(0, result.edges_A[-1]))
-    axes[0].set_ylabel("g(r)")
-    axes[0].legend(frameon=False)
-    _save(fig, path)
+
+    _curve_panels(result, reference, "r_A", "g", decorate, "g(r)", path)
 
 
 def plot_vdos(result, reference, path, overlaps: dict | None = None) -> None:
@@ -147,14 +141,24 @@ def plot_energy(result, reference, path, overlap: float | None = None) -> None:
 
 
 def plot_dihedrals(result, reference, path) -> None:
-    labels = list(result.free_energy_ev)
+    def decorate(ax, label):
+        ax.set(title=f"dihedral {label}", xlabel="φ (deg)", xlim=(-180, 180))
+
+    _curve_panels(result, reference, "angle_deg", "free_energy_ev", decorate,
+                  f"F(φ) = −k$_B$T ln p (eV), T = {result.temperature_K:.0f} K", path)
+
+
+def _curve_panels(result, reference, x: str, curves: str, decorate, ylabel: str, path) -> None:
+    """A panel per label of the forecast's `curves` (a dict of arrays over attribute `x`), the reference's curve of
+    that label drawn over it where it has one."""
+    labels = list(getattr(result, curves))
     fig, axes = _figure(1, len(labels), width=3.6)
     for ax, label in zip(axes, labels):
-        ax.plot(result.angle_deg, result.free_energy_ev[label], label=FORECAST)
-        if reference is not None and label in reference.free_energy_ev:
-            ax.plot(reference.angle_deg, reference.free_energy_ev[label], label=REFERENCE, **REFERENCE_STYLE)
-        ax.set(title=f"dihedral {label}", xlabel="φ (deg)", xlim=(-180, 180))
-    axes[0].set_ylabel(f"F(φ) = −k$_B$T ln p (eV), T = {result.temperature_K:.0f} K")
+        for run, style, name in _series(result, reference):
+            if label in getattr(run, curves):
+                ax.plot(getattr(run, x), getattr(run, curves)[label], label=name, **style)
+        decorate(ax, label)
+    axes[0].set_ylabel(ylabel)
     axes[0].legend(frameon=False)
     _save(fig, path)
 

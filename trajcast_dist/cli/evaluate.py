@@ -40,7 +40,7 @@ def run(args) -> int:
     store = PairStore(args.store)
     store.check_split(args.split)
     store.check_dt(model.dt_fs)
-    rms = (model.config.displacement_rms_A, model.config.velocity_rms_A_per_fs)
+    rms = (model.scales.displacement_rms_A, model.scales.velocity_rms_A_per_fs)
     summary = evaluate(model, store, args.split, LocalReducer(), args.batch_size, rms,
                        max_frames=args.max_frames).summary()
     n = min(store.n_frames(args.split), args.max_frames or store.n_frames(args.split))

@@ -9,6 +9,7 @@ import torch
 from ase.data import chemical_symbols
 
 from trajcast_dist.cli.elements import parse_element_values, parse_species
+from trajcast_dist.config import stored_model
 from trajcast_dist.errors import UserError, check_positive
 from trajcast_dist.io.atomic import check_writable
 from trajcast_dist.io.checkpoint import (copy_with_metadata, describe_gains, describe_position_noise, load_model,
@@ -82,10 +83,10 @@ def _init(args) -> int:
     from trajcast_dist.model import TrajCast
 
     check_writable(args.out, args.overwrite, "model file")
-    config = load_config(args.config).model
+    config = load_config(args.config)
     species = parse_species(args.species)
     torch.manual_seed(args.seed)
-    model = TrajCast(config, species).to(getattr(torch, args.dtype))
+    model = TrajCast(config.model, species, scales=config.scales).to(getattr(torch, args.dtype))
     save_model(args.out, model, {"trained": False, "provenance": {"config": str(args.config), "seed": args.seed}})
     print(f"wrote untrained model {args.out}: {model.num_weights():,} weights, species "
           f"{','.join(chemical_symbols[z] for z in species)}")
@@ -182,6 +183,7 @@ def _info(args) -> int:
     path = args.model or default_model_path()
     meta, _ = read_metadata(path)
     config = meta["config"]
+    scales = stored_model(config, meta.get("scales"), str(path))[1]
     print(f"model       {path}")
     print(f"species     {','.join(chemical_symbols[z] for z in meta['species'])}")
     print(f"cutoff      {meta['cutoff_A']} Å")
@@ -191,12 +193,16 @@ def _info(args) -> int:
     print(f"layers      {config['num_layers']} × {config['hidden_irreps']}")
     print(f"periodic    {config['periodic']}")
     print(f"trained     {meta.get('trained', False)}")
+    print(f"scales      neighbours {scales.avg_num_neighbors:.4g}, Δr RMS {scales.displacement_rms_A:.4g} Å, "
+          f"v RMS {scales.velocity_rms_A_per_fs:.4g} Å/fs, T {scales.temperature_K:.4g} K")
     if gains := describe_gains(meta.get("velocity_gain")):
         print(f"gain        {gains} (predicted velocities, `model calibrate`)")
     if noise := describe_position_noise(meta.get("position_noise_A")):
         print(f"pos. noise  σ = {noise} per step (`model calibrate`)")
     if meta.get("thermostat"):
         print(f"thermostat  {_describe_named(meta['thermostat'])} (forecast's default)")
+    if meta.get("statistics"):
+        print("data        (statistics of the last training store)")
     for key, value in (meta.get("statistics") or {}).items():
         print(f"  {key:28s} {value}")
     return 0

@@ -1,4 +1,4 @@
-"""Model files: weights plus JSON metadata (species, cutoff, Δt, statistics, config, provenance), loaded with
+"""Model files: weights plus JSON metadata (species, cutoff, Δt, architecture, scales, provenance), loaded with
 `torch.load(weights_only=True)` so a model file can never execute code."""
 
 import dataclasses
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from trajcast_dist.config import stored_model_config
+from trajcast_dist.config import stored_model
 from trajcast_dist.errors import UserError
 from trajcast_dist.io.atomic import atomic_path
 
@@ -21,6 +21,7 @@ _REQUIRED = ("species", "config", "cutoff_A", "dt_fs")
 
 def save_model(path, model, extra: dict | None = None) -> None:
     meta = {"format": _FORMAT, "species": model.species, "config": dataclasses.asdict(model.config),
+            "scales": dataclasses.asdict(model.scales),
             "cutoff_A": model.config.cutoff_A, "dt_fs": model.config.dt_fs,
             "dtype": str(next(model.parameters()).dtype).replace("torch.", ""), "num_weights": model.num_weights(),
             **(extra or {})}
@@ -82,7 +83,8 @@ def load_model(path, dtype=torch.float64, device="cpu", backend: str | None = No
     from trajcast_dist.model import TrajCast
 
     meta, state_dict = read_metadata(path)
-    model = TrajCast(stored_model_config(meta["config"], str(path)), meta["species"], backend or "e3nn")
+    config, scales = stored_model(meta["config"], meta.get("scales"), str(path))
+    model = TrajCast(config, meta["species"], backend or "e3nn", scales)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors

@@ -32,7 +32,7 @@ from e3nn import o3
 from e3nn.math import normalize2mom
 from torch import nn
 
-from trajcast_dist.config import ModelConfig
+from trajcast_dist.config import ModelConfig, Scales
 from trajcast_dist.errors import UserError
 
 __all__ = ["import_reference_model", "parse_type_map"]
@@ -70,12 +70,13 @@ def import_reference_model(weights_path, architecture_path, type_map: dict[int, 
     kind = _model_kind(state, weights_path)
     _check_types(type_map, arch)
     species = sorted(type_map)
-    config = _model_config(arch, state, dt_fs, periodic, architecture_path)
+    config, scales = _model_config(arch, state, dt_fs, periodic, architecture_path)
     config.validate(str(architecture_path))
+    scales.validate(str(weights_path))
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)  # e3nn layouts and path weights exactly as the reference built them
     try:
-        model = TrajCast(config, species)
+        model = TrajCast(config, species, scales=scales)
         with torch.no_grad():
             _Mapper(model, state, arch, kind, [type_map[z] for z in species]).fill()
     finally:
@@ -128,7 +129,7 @@ def _check_types(type_map: dict[int, int], arch: dict) -> None:
                         f"num_chem_elements = {n}: map each of the types 0..{n - 1} to one atomic number")
 
 
-def _model_config(arch: dict, state: dict, dt_fs: float, periodic: bool, where) -> ModelConfig:
+def _model_config(arch: dict, state: dict, dt_fs: float, periodic: bool, where) -> tuple[ModelConfig, Scales]:
     if arch.get("units", "real") != "real":
         raise UserError(f"{where}: units {arch.get('units')!r}; only models in LAMMPS 'real' units (Å, fs) import")
     if arch.get("o3_backend", "e3nn") != "e3nn":
@@ -136,17 +137,18 @@ def _model_config(arch: dict, state: dict, dt_fs: float, periodic: bool, where) 
                         "reference's convert_o3_backend first")
     channels, lmax = int(arch["num_hidden_channels"]), int(arch["max_rotation_order"])
     rms = state["rms_targets"]
+    scales = Scales(avg_num_neighbors=float(state["avg_num_neighbors"]), displacement_rms_A=float(rms[0]),
+                    velocity_rms_A_per_fs=float(rms[1]))
     return ModelConfig(
         cutoff_A=float(state["edge_cutoff"]), num_bessel=int(arch["num_edge_rbf"]),
         cutoff_p=int(arch["num_edge_poly_cutoff"]), num_velocity_gaussians=int(arch["num_vel_rbf"]),
         velocity_max_A_per_fs=float(arch["vel_max"]), velocity_basis="interior", lmax=lmax,
         hidden_irreps="+".join(f"{channels}x{l}e+{channels}x{l}o" for l in range(lmax + 1)),
         num_layers=int(arch["num_mp_layers"]), mlp_hidden=_mlp_widths(arch, where),
-        avg_num_neighbors=float(state["avg_num_neighbors"]), displacement_rms_A=float(rms[0]),
-        velocity_rms_A_per_fs=float(rms[1]), dt_fs=float(dt_fs), periodic=periodic,
+        dt_fs=float(dt_fs), periodic=periodic,
         gate_activation=_gate_activation(arch, channels, lmax, where), bessel_epsilon_A=1e-5,
         conserve_ang_mom=bool(arch.get("conserve_ang_mom", False)), com_displacement="remove_if_zero_momentum",
-        net_lin_mom=_target(state, "lin"), net_ang_mom=_target(state, "ang"))
+        net_lin_mom=_target(state, "lin"), net_ang_mom=_target(state, "ang")), scales
 
 
 def _mlp_widths(arch: dict, where) -> list[int]:

@@ -6,7 +6,7 @@ from e3nn import o3
 from torch import nn
 
 from trajcast_dist import units
-from trajcast_dist.config import ModelConfig
+from trajcast_dist.config import ModelConfig, Scales
 from trajcast_dist.errors import UserError
 from trajcast_dist.graph import Graph
 from trajcast_dist.model.backends import get_backend, resolve_backend
@@ -22,12 +22,12 @@ __all__ = ["TrajCast", "velocity_max"]
 _LOCAL = LocalReducer()
 
 
-def velocity_max(species: list[int], config: ModelConfig) -> float:
+def velocity_max(species: list[int], config: ModelConfig, scales: Scales) -> float:
     """v_max = factor × Maxwell–Boltzmann v_RMS of the lightest element (paper Methods), unless given explicitly."""
     if config.velocity_max_A_per_fs is not None:
         return float(config.velocity_max_A_per_fs)
     lightest = float(units.masses_amu(species).min())
-    return config.velocity_max_factor * units.mb_vrms_A_per_fs(lightest, config.temperature_K)
+    return config.velocity_max_factor * units.mb_vrms_A_per_fs(lightest, scales.temperature_K)
 
 
 class TrajCast(nn.Module):
@@ -38,19 +38,19 @@ class TrajCast(nn.Module):
     conservation step.
     """
 
-    def __init__(self, config: ModelConfig, species: list[int], backend: str = "e3nn"):
+    def __init__(self, config: ModelConfig, species: list[int], backend: str = "e3nn", scales: Scales | None = None):
         super().__init__()
         # e3nn computes Clebsch–Gordan coefficients in the default dtype at construction: build in float64 so a
         # float64 model is exact to ~1e-15 (a float32-built one is only equivariant to ~1e-8); cast afterwards.
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
         try:
-            self._build(config, species, backend)
+            self._build(config, scales or Scales(), species, backend)
         finally:
             torch.set_default_dtype(previous)
 
-    def _build(self, config: ModelConfig, species: list[int], backend: str) -> None:
-        self.config = config
+    def _build(self, config: ModelConfig, scales: Scales, species: list[int], backend: str) -> None:
+        self.config, self.scales = config, scales
         self.species = [int(z) for z in species]
         if sorted(set(self.species)) != self.species:
             raise UserError(f"model species {species} must be distinct atomic numbers in increasing order")
@@ -60,7 +60,7 @@ class TrajCast(nn.Module):
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.radial = RadialEmbedding(config.cutoff_A, config.num_bessel, config.cutoff_p, config.bessel_trainable,
                                       config.bessel_epsilon_A)
-        self.velocity_embedding = VelocityGaussians(num_species, velocity_max(self.species, config),
+        self.velocity_embedding = VelocityGaussians(num_species, velocity_max(self.species, config, scales),
                                                     config.num_velocity_gaussians, config.velocity_basis)
         embed_in = o3.Irreps(f"{num_species + config.num_velocity_gaussians}x0e") + self.irreps_sh[1:]
         self.embedding = backend.Linear(embed_in, hidden)
@@ -68,17 +68,17 @@ class TrajCast(nn.Module):
         for _ in range(config.num_layers):
             layer = InteractionLayer(backend, irreps, hidden, self.irreps_sh, config.lmax, num_species,
                                      self.radial.dim, self.velocity_embedding.dim, config.mlp_hidden,
-                                     config.avg_num_neighbors, config.gate_activation)
+                                     scales.avg_num_neighbors, config.gate_activation)
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
         species_rms = None
         if config.per_species_scale:
-            species_rms = (config.species_displacement_rms_A, config.species_velocity_rms_A_per_fs)
+            species_rms = (scales.species_displacement_rms_A, scales.species_velocity_rms_A_per_fs)
             if any(values is None or len(values) != num_species for values in species_rms):
-                raise UserError("model.per_species_scale needs species_displacement_rms_A and "
+                raise UserError("model.per_species_scale needs scales.species_displacement_rms_A and "
                                 f"species_velocity_rms_A_per_fs with {num_species} values (set from the training data)")
-        self.readout = Readout(backend, irreps, config.displacement_rms_A, config.velocity_rms_A_per_fs, num_species,
+        self.readout = Readout(backend, irreps, scales.displacement_rms_A, scales.velocity_rms_A_per_fs, num_species,
                                species_rms)
         self.conservation = Conservation.from_config(config)
         self.register_buffer("atomic_numbers", torch.tensor(self.species, dtype=torch.long))

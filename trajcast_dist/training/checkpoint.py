@@ -67,11 +67,11 @@ def export_checkpoint(checkpoint, out, extra: dict | None = None) -> Path:
 
 def build_model(state: dict):
     """The TrajCast of a checkpoint, with its (EMA, if any) weights, in the training dtype."""
-    from trajcast_dist.config import stored_model_config
+    from trajcast_dist.config import stored_model
     from trajcast_dist.model import TrajCast
 
-    config = stored_model_config(state["config"]["model"], "checkpoint")
-    model = TrajCast(config, state["species"]).to(getattr(torch, state["config"]["training"]["dtype"]))
+    config, scales = stored_model(state["config"]["model"], state["config"].get("scales"), "checkpoint")
+    model = TrajCast(config, state["species"], scales=scales).to(getattr(torch, state["config"]["training"]["dtype"]))
     model.load_state_dict(state["model"])
     if state.get("ema") is not None:  # `best` keeps the exported weights; `last` its running average
         if state.get("export_weights") is not None:

@@ -24,7 +24,7 @@ import torch
 from ase.data import atomic_numbers
 
 from trajcast_dist import __version__
-from trajcast_dist.config import Config
+from trajcast_dist.config import Config, ModelConfig, Scales, stored_model
 from trajcast_dist.errors import UserError
 from trajcast_dist.progress import progress_bar
 from trajcast_dist.runtime import DTYPES, set_threads
@@ -41,14 +41,11 @@ from trajcast_dist.training.targets import Augmentation, augment, pushforward, t
 
 __all__ = ["Prepared", "prepare", "train", "TrainResult"]
 STATISTICS_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neighbors", "temperature_K")
-# Filled from the training data when the model predicts relative to a baseline or per species (not in the store).
-TARGET_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "species_displacement_rms_A",
-               "species_velocity_rms_A_per_fs")
 
 
 @dataclass
 class Prepared:
-    """What `prepare` found: the open store, the model's species, the config filled from the statistics and, for
+    """What `prepare` found: the open store, the model's species, the config with its scales from the data and, for
     a new run with `training.init_from`, the checked starting weights."""
 
     store: object
@@ -70,7 +67,7 @@ class TrainResult:
 
 
 def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> Prepared:
-    """Check the data, species, batch and files; return the model config with the dataset statistics set."""
+    """Check the data, species, batch and files; return the config with the scales measured on the data."""
     from trajcast_dist.data.store import PairStore
 
     tc = config.training
@@ -114,20 +111,19 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
         raise UserError(f"--resume: {last} not found; start without --resume or give the run's --out")
     if resume not in (None, "auto") and not Path(resume).is_file():
         raise UserError(f"--resume {resume}: checkpoint not found")
-    model = dataclasses.replace(config.model, displacement_rms_A=float(statistics["displacement_rms_A"]),
-                                velocity_rms_A_per_fs=float(statistics["velocity_rms_A_per_fs"]),
-                                temperature_K=float(statistics["temperature_K"]),
-                                avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
-    if model.baseline != "none" or model.per_species_scale:
-        model = dataclasses.replace(model, **target_rms(store, species, model.dt_fs, model.baseline))
-    model.validate(f"{tc.data} statistics")
+    scales = Scales(displacement_rms_A=float(statistics["displacement_rms_A"]),
+                    velocity_rms_A_per_fs=float(statistics["velocity_rms_A_per_fs"]),
+                    temperature_K=float(statistics["temperature_K"]),
+                    avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
+    if config.model.baseline != "none" or config.model.per_species_scale:
+        scales = dataclasses.replace(scales, **target_rms(store, species, config.model.dt_fs, config.model.baseline))
+    scales.validate(f"{tc.data} statistics")
     init_weights = None
     if tc.init_from and resume is None:
         # The weights were learnt with the init model's scales: keep them, so that training starts from the same
         # function whatever this store's statistics are.
-        init_weights, learnt_with = _init_weights(tc.init_from, model, species)
-        model = dataclasses.replace(model, **learnt_with)
-    return Prepared(store, species, dataclasses.replace(config, model=model), dict(statistics), init_weights)
+        init_weights, scales = _init_weights(tc.init_from, config.model, species)
+    return Prepared(store, species, dataclasses.replace(config, scales=scales), dict(statistics), init_weights)
 
 
 def train(config: Config, resume: str | None = None, progress: bool = True, log=print) -> TrainResult:
@@ -152,7 +148,7 @@ class _Trainer:
         self.out = Path(self.tc.out_dir)
         self.checkpoints = self.out / "checkpoints"
         self.weights = (self.tc.loss_weight_displacement, self.tc.loss_weight_velocity)
-        self.rms = (self.config.model.displacement_rms_A, self.config.model.velocity_rms_A_per_fs)
+        self.rms = (self.config.scales.displacement_rms_A, self.config.scales.velocity_rms_A_per_fs)
 
         from trajcast_dist.model import TrajCast
         from trajcast_dist.model.backends import resolve_backend
@@ -160,7 +156,8 @@ class _Trainer:
         _seed_everything(self.tc.seed)
         dtype = DTYPES[self.tc.dtype]
         backend = resolve_backend(self.tc.tensor_backend, dist.device)  # auto: cueq on a GPU, as forecast's
-        self.model = TrajCast(self.config.model, prepared.species, backend).to(dtype=dtype, device=dist.device)
+        self.model = TrajCast(self.config.model, prepared.species, backend, self.config.scales).to(
+            dtype=dtype, device=dist.device)
         if prepared.init_weights is not None:  # before the engine and the EMA take their copies
             self.model.load_state_dict(prepared.init_weights)
         if self.tc.path == "fast":  # same parameters and state dict; only the tensor-product contraction differs
@@ -434,23 +431,23 @@ def _avg_neighbours(store, statistics: dict, cutoff_A: float) -> float:
     return pairs / atoms
 
 
-def _init_weights(path: str, model, species: list[int]) -> tuple[dict, dict]:
-    """(weights, dataset statistics) of the model file `training.init_from`, which must have this run's
-    architecture and species."""
+def _init_weights(path: str, model: ModelConfig, species: list[int]) -> tuple[dict, Scales]:
+    """(weights, scales) of the model file `training.init_from`, which must have this run's architecture and
+    species."""
     from trajcast_dist.io.checkpoint import read_metadata
 
     meta, weights = read_metadata(path)
     if sorted(meta["species"]) != species:
         raise UserError(f"training.init_from {path}: model species {meta['species']} differ from this run's "
                         f"{species}; fine-tune on data with the same elements")
-    mine = dataclasses.asdict(model)
-    statistics = set(STATISTICS_KEYS) | set(TARGET_KEYS)
-    differ = [k for k, v in meta["config"].items() if k in mine and k not in statistics and mine[k] != v]
+    theirs, scales = stored_model(meta["config"], meta.get("scales"), path)
+    theirs, mine = dataclasses.asdict(theirs), dataclasses.asdict(model)
+    differ = [k for k in mine if mine[k] != theirs[k]]
     if differ:
-        listed = ", ".join(f"{k} ({meta['config'][k]!r} vs {mine[k]!r})" for k in differ)
+        listed = ", ".join(f"{k} ({theirs[k]!r} vs {mine[k]!r})" for k in differ)
         raise UserError(f"training.init_from {path}: its model differs from the config in {listed}; "
                         "give the model: section the model file's settings")
-    return weights, {k: v for k, v in meta["config"].items() if k in statistics}
+    return weights, scales
 
 
 def _seed_everything(seed: int) -> None:
