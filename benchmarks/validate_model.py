@@ -2,13 +2,15 @@
 forecast at 300 K (CSVR, τ = 50 fs unless --tau) analysed against the NVT-CSVR MD reference, potential energies
 re-evaluated with the reference force field of --system.
 
+    python benchmarks/validate_model.py --skip-evaluate --steps 20000 --dtype float32 --msd-fit-ps 5 20
     python benchmarks/validate_model.py --model trajcast_dist/pretrained/water_dt5.pt \
         --store runs/water_dt5.zarr --reference runs/water_nvt/traj_000.xyz --steps 4000 --out runs/validation
     python benchmarks/validate_model.py --system quartz --model quartz_dt10.pt --store runs/quartz_dt10.zarr \
         --reference runs/quartz_nvt/traj_000.xyz --steps 5000 --tau 100 --out runs/validation_quartz
 
-Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and prints the
-side-by-side table. The numbers go to docs/validation.md by hand, next to the paper's.
+The first checks the shipped default against the MD curves it ships with, from the shipped MD frame (issue #13's
+one command). Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and
+prints the side-by-side table. The numbers go to docs/validation.md by hand, next to the paper's.
 """
 
 import argparse
@@ -35,9 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model file (default: the shipped default model, as `forecast` uses it)")
     parser.add_argument("--store", help="pair store with a test split (not needed with --skip-evaluate)")
-    parser.add_argument("--reference", required=True,
-                        help="LAMMPS NVT trajectory (extxyz), or its curves (.json from analyze --export-reference)")
-    parser.add_argument("--md-frame", help="equilibrated start for --start md (default: the reference's first frame)")
+    parser.add_argument("--reference",
+                        help="LAMMPS NVT trajectory (extxyz), or its curves (.json from analyze --export-reference); "
+                             "default, without --model: the shipped default's MD curves")
+    parser.add_argument("--md-frame", help="equilibrated start for --start md (default: the reference's first frame; "
+                                           "with the shipped curves, the shipped equilibrated MD frame)")
     parser.add_argument("--system", default="water", choices=["water", "quartz", "paracetamol"],
                         help="reference force field for the potential energies (default water)")
     parser.add_argument("--tau", type=float, default=50.0, help="thermostat relaxation time in fs (default 50)")
@@ -66,8 +70,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.model is None:
         from trajcast_dist.forecast import model_path
+        from trajcast_dist.pretrained import WATER_192_MD, reference_curves
 
         args.model = str(model_path(None, None))
+        if args.reference is None and args.system == "water":
+            args.reference, args.md_frame = str(reference_curves()), args.md_frame or str(WATER_192_MD)
+    if args.reference is None:
+        sys.exit("validate_model: give --reference (an MD trajectory or its curves) for a model other than the "
+                 "shipped default")
+    if args.reference.endswith(".json") and args.start == "md" and not args.md_frame:
+        sys.exit(f"validate_model: --reference {args.reference} holds curves, not frames: give --md-frame (an "
+                 "equilibrated MD frame with velocities) or --start lattice")
 
     if not args.skip_evaluate:
         if not args.store:
