@@ -266,6 +266,13 @@ def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, stor
     assert "position noise σ = 0.00283 Å" in capsys.readouterr().out
     assert load_model(tmp_path / "noisy_cal.pt")[0].position_noise_A.tolist() == pytest.approx([2 ** 0.5 * 2e-3] * 2,
                                                                                               rel=1e-12)
+    half = ["model", "calibrate", str(tmp_path / "noisy.pt"), "--gain", "H=0.995,O=1.0025", "--out",
+            str(tmp_path / "half.pt"), "--position-noise"]
+    assert main([*half, "0.5"]) == 0 and "(0.5 × √2 × the training input noise)" in capsys.readouterr().out
+    assert load_model(tmp_path / "half.pt")[0].position_noise_A.tolist() == pytest.approx([2 ** -0.5 * 2e-3] * 2,
+                                                                                        rel=1e-12)
+    assert main([*half, "0", "--overwrite"]) == 2 and "--position-noise 0.0 must be a fraction > 0" in \
+        capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(tmp_path / "noisy_cal.pt"), "--output",
                  str(tmp_path / "d.xyz"), *run]) == 0
     assert "position noise 0.00283 Å" in capsys.readouterr().out

@@ -60,11 +60,11 @@ def add_arguments(parser) -> None:
     calib.add_argument("--max-frames", type=int, help="measure on the first N pairs only (default: all; nearby "
                                                        "pairs are correlated, so a few hundred give a biased ratio)")
     calib.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    calib.add_argument("--position-noise", action="store_true",
-                       help="also add noise √2 σ_r to every position after each step, σ_r the model's training input "
-                            "noise of that element: undoes the quench that input-noise training builds in (structure "
-                            "and diffusion as MD), but made the shipped water model unstable from built boxes and the "
-                            "hydrogens hot under CSVR (docs/validation.md)")
+    calib.add_argument("--position-noise", nargs="?", const=1.0, type=float, metavar="FRACTION",
+                       help="also add noise FRACTION (default 1) × √2 σ_r to every position after each step, σ_r the "
+                            "model's training input noise of that element: undoes the quench that input-noise "
+                            "training builds in and refills the O-H stretch under CSVR, but heats the hydrogens, so "
+                            "the gains move with it (docs/validation.md)")
     calib.add_argument("--out", required=True, help="model file to write (.pt)")
     calib.add_argument("--overwrite", action="store_true")
     calib.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,8 +127,10 @@ def _calibrate(args) -> int:
     if (args.gain is None) == (args.store is None):
         raise UserError("model calibrate: give a pair store to measure the gains on, or --gain EL=G,... to set "
                         "them, not both")
+    if args.position_noise is not None and not 0 < args.position_noise < math.inf:
+        raise UserError(f"--position-noise {args.position_noise} must be a fraction > 0 of √2 σ_r (1: all of it)")
     model, meta = load_model(args.model, dtype=getattr(torch, args.dtype))
-    noise = _position_noise(meta, model.species) if args.position_noise else {}
+    noise = _position_noise(meta, model.species, args.position_noise) if args.position_noise else {}
     if args.gain is not None:
         update = {"velocity_gain": _parse_gains(args.gain, model.species), "velocity_gain_source": {"set": args.gain}}
     else:
@@ -137,8 +139,8 @@ def _calibrate(args) -> int:
     copy_with_metadata(args.model, args.out, {**update, "position_noise_A": noise})
     print(f"wrote {args.out}: {args.model} with velocity gains {describe_gains(update['velocity_gain']) or 'of 1'} "
           "(applied before the conservation step)" + (
-              f" and position noise σ = {describe_position_noise(noise)} per step (√2 × the training input noise)"
-              if args.position_noise else ""))
+              f" and position noise σ = {describe_position_noise(noise)} per step ({args.position_noise:g} × √2 × the "
+              "training input noise)" if args.position_noise else ""))
     return 0
 
 
@@ -159,13 +161,14 @@ def _measured_gains(args, model) -> dict[str, float]:
     return {str(z): r.gain for z, r in ratios.items()}
 
 
-def _position_noise(meta: dict, species: list[int]) -> dict[str, float]:
-    """√2 σ_r per element, σ_r the input position noise the model was trained with (TrajCast.position_noise_A)."""
+def _position_noise(meta: dict, species: list[int], fraction: float) -> dict[str, float]:
+    """fraction × √2 σ_r per element, σ_r the input position noise the model was trained with
+    (TrajCast.position_noise_A)."""
     from trajcast_dist.training.targets import Augmentation
 
     trained = Augmentation.from_training((meta.get("training") or {}).get("training_config") or {})
     sigma = np.broadcast_to(trained.displacement_sigma(np.asarray(species)), (len(species), 1))[:, 0]
-    return {str(z): math.sqrt(2.0) * float(value) for z, value in zip(species, sigma)}
+    return {str(z): fraction * math.sqrt(2.0) * float(value) for z, value in zip(species, sigma)}
 
 
 def _parse_gains(text: str, species: list[int]) -> dict[str, float]:
