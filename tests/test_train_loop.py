@@ -196,6 +196,10 @@ def test_init_from_starts_at_the_model_weights_with_a_new_lr(trained, store, tmp
                                                                  tmp_path / "hot" / "checkpoints" / "last.pt"))
     for key in ("displacement_rms_A", "velocity_rms_A_per_fs", "temperature_K", "avg_num_neighbors"):
         assert tuned[key] == learnt[key], key
+    # ... and keeps them when resumed (the loss is normalised by them), not this store's
+    assert train_main([*base, "--data", str(other), "--out", str(tmp_path / "hot"), "--init-from", str(model_path),
+                       "--lr", "1e-12", "--max-steps", "2", "--resume"]) == 0
+    assert load_state(tmp_path / "hot" / "checkpoints" / "last.pt")["config"]["scales"] == tuned
     # --resume takes the weights from the checkpoint: the init file is neither read nor needed
     assert train_main([*base, "--out", str(tmp_path / "zero"), "--init-from", str(tmp_path / "gone.pt"), "--lr",
                        "1e-12", "--max-steps", "2", "--resume"]) == 0

@@ -123,6 +123,10 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
         # The weights were learnt with the init model's scales: keep them, so that training starts from the same
         # function whatever this store's statistics are.
         init_weights, scales = _init_weights(tc.init_from, config.model, species)
+    elif resume is not None:  # a run goes on with the scales it started with (its loss is normalised by them)
+        checkpoint = last if resume == "auto" else Path(resume)
+        stored = ckpt.load_state(checkpoint)["config"]
+        scales = stored_model(stored["model"], stored.get("scales"), str(checkpoint))[1]
     return Prepared(store, species, dataclasses.replace(config, scales=scales), dict(statistics), init_weights)
 
 
