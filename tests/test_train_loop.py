@@ -275,7 +275,7 @@ def test_calibration_restores_the_kinetic_energy_of_held_out_pairs(trained, stor
     assert main([*half, "0.5"]) == 0 and "(0.5 × √2 × the training input noise)" in capsys.readouterr().out
     assert load_model(tmp_path / "half.pt")[0].position_noise_A.tolist() == pytest.approx([2 ** -0.5 * 2e-3] * 2,
                                                                                         rel=1e-12)
-    assert main([*half, "0", "--overwrite"]) == 2 and "--position-noise 0.0 must be a fraction > 0" in \
+    assert main([*half, "0", "--overwrite"]) == 2 and "--position-noise 0.0 × √2 σ_r: must be a finite number > 0" in \
         capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "start.xyz"), "--model", str(tmp_path / "noisy_cal.pt"), "--output",
                  str(tmp_path / "d.xyz"), *run]) == 0

@@ -122,13 +122,11 @@ def _thermostat(args) -> int:
 
 def _calibrate(args) -> int:
     check_writable(args.out, args.overwrite, "model file")
-    if args.max_frames is not None and args.max_frames <= 0:
-        raise UserError(f"--max-frames {args.max_frames} must be > 0")
+    check_positive("--max-frames", args.max_frames)
     if (args.gain is None) == (args.store is None):
         raise UserError("model calibrate: give a pair store to measure the gains on, or --gain EL=G,... to set "
                         "them, not both")
-    if args.position_noise is not None and not 0 < args.position_noise < math.inf:
-        raise UserError(f"--position-noise {args.position_noise} must be a fraction > 0 of √2 σ_r (1: all of it)")
+    check_positive("--position-noise", args.position_noise, "× √2 σ_r")
     model, meta = load_model(args.model, dtype=getattr(torch, args.dtype))
     noise = _position_noise(meta, model.species, args.position_noise) if args.position_noise else {}
     if args.gain is not None:

@@ -46,13 +46,14 @@ STATISTICS_KEYS = ("displacement_rms_A", "velocity_rms_A_per_fs", "avg_num_neigh
 @dataclass
 class Prepared:
     """What `prepare` found: the open store, the model's species, the config with its scales from the data and, for
-    a new run with `training.init_from`, the checked starting weights."""
+    a new run with `training.init_from`, the checked starting weights; with --resume, (path, checkpoint state)."""
 
     store: object
     species: list[int]
     config: Config
     statistics: dict
     init_weights: dict | None = None
+    resumed: tuple[Path, dict] | None = None
 
 
 @dataclass
@@ -111,23 +112,26 @@ def prepare(config: Config, world_size: int = 1, resume: str | None = None) -> P
         raise UserError(f"--resume: {last} not found; start without --resume or give the run's --out")
     if resume not in (None, "auto") and not Path(resume).is_file():
         raise UserError(f"--resume {resume}: checkpoint not found")
-    scales = Scales(displacement_rms_A=float(statistics["displacement_rms_A"]),
-                    velocity_rms_A_per_fs=float(statistics["velocity_rms_A_per_fs"]),
-                    temperature_K=float(statistics["temperature_K"]),
-                    avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
-    if config.model.baseline != "none" or config.model.per_species_scale:
-        scales = dataclasses.replace(scales, **target_rms(store, species, config.model.dt_fs, config.model.baseline))
-    scales.validate(f"{tc.data} statistics")
-    init_weights = None
-    if tc.init_from and resume is None:
+    init_weights = resumed = None
+    if resume is not None:  # a run goes on with the scales it started with (its loss is normalised by them)
+        path = last if resume == "auto" else Path(resume)
+        resumed = (path, ckpt.load_state(path))
+        scales = stored_model(resumed[1]["config"]["model"], resumed[1]["config"].get("scales"), str(path))[1]
+    elif tc.init_from:
         # The weights were learnt with the init model's scales: keep them, so that training starts from the same
         # function whatever this store's statistics are.
         init_weights, scales = _init_weights(tc.init_from, config.model, species)
-    elif resume is not None:  # a run goes on with the scales it started with (its loss is normalised by them)
-        checkpoint = last if resume == "auto" else Path(resume)
-        stored = ckpt.load_state(checkpoint)["config"]
-        scales = stored_model(stored["model"], stored.get("scales"), str(checkpoint))[1]
-    return Prepared(store, species, dataclasses.replace(config, scales=scales), dict(statistics), init_weights)
+    else:
+        scales = Scales(displacement_rms_A=float(statistics["displacement_rms_A"]),
+                        velocity_rms_A_per_fs=float(statistics["velocity_rms_A_per_fs"]),
+                        temperature_K=float(statistics["temperature_K"]),
+                        avg_num_neighbors=_avg_neighbours(store, statistics, config.model.cutoff_A))
+        if config.model.baseline != "none" or config.model.per_species_scale:
+            scales = dataclasses.replace(scales, **target_rms(store, species, config.model.dt_fs,
+                                                              config.model.baseline))
+        scales.validate(f"{tc.data} statistics")
+    return Prepared(store, species, dataclasses.replace(config, scales=scales), dict(statistics), init_weights,
+                    resumed)
 
 
 def train(config: Config, resume: str | None = None, progress: bool = True, log=print) -> TrainResult:
@@ -139,7 +143,7 @@ def train(config: Config, resume: str | None = None, progress: bool = True, log=
         set_threads(tc.threads, dist.env.local_world_size)
     dist.init()
     try:
-        return _Trainer(prepared, dist, progress, log if dist.is_main else _silent).run(resume)
+        return _Trainer(prepared, dist, progress, log if dist.is_main else _silent).run()
     finally:
         dist.close()
 
@@ -184,9 +188,9 @@ class _Trainer:
         self.best_weights = None  # state_dict of the best epoch as exported (EMA weights when EMA is on)
 
     # --- the loop ---------------------------------------------------------------------------------------------
-    def run(self, resume) -> TrainResult:
-        if resume:
-            self._load(self.checkpoints / "last.pt" if resume == "auto" else Path(resume))
+    def run(self) -> TrainResult:
+        if self.p.resumed:
+            self._load(*self.p.resumed)
         else:
             self.log(f"# trajcast-dist train: {self.model.num_weights()} weights, species {self.p.species}, "
                      f"{self.tc.dtype}, {self.tc.path} path, engine {self.engine.name}, {self.dist.world_size} rank(s) "
@@ -352,8 +356,7 @@ class _Trainer:
             self.engine.prune_shards(self.checkpoints, set(self.tags.values()))
         self.dist.barrier()
 
-    def _load(self, path: Path) -> None:
-        state = ckpt.load_state(path)
+    def _load(self, path: Path, state: dict) -> None:
         if state["species"] != self.p.species:
             raise UserError(f"{path}: checkpoint species {state['species']} differ from {self.p.species}")
         if state["engine_name"] != self.engine.name:
