@@ -108,7 +108,7 @@ def test_cli_writes_outputs_and_refuses_to_overwrite(files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("missing", "no such trajectory file"),
+    ("missing", "nope.xyz not found"),
     ("no_velocities", "no velocities"),
     ("bad_rmax", "--rdf-rmax"),
     ("memory", "--max-memory-gb"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 
 __all__ = ["ModelConfig", "Scales", "TrainConfig", "Config", "load_config", "resolve_config", "shipped_configs",
            "from_mapping", "stored_model"]
@@ -224,10 +224,7 @@ def load_config(path) -> Config:
     """Read and validate a YAML config (a path or a shipped name, `resolve_config`); every problem is a UserError
     naming the file and key."""
     path = resolve_config(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_user_file(path, "config file (YAML)", lambda p: yaml.safe_load(p.read_text()) or {})
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with sections 'model', 'scales' and 'training'")
     unknown = set(raw) - {"model", "scales", "training"}

@@ -3,10 +3,11 @@
 import math
 import os
 import sys
+from pathlib import Path
 
 from trajcast_dist.launch import world_rank
 
-__all__ = ["UserError", "check_positive", "run_guarded", "check_finite"]
+__all__ = ["UserError", "check_positive", "run_guarded", "check_finite", "read_user_file"]
 
 
 class UserError(Exception):
@@ -23,6 +24,19 @@ def check_positive(flag: str, value, unit: str = "", allow_zero: bool = False) -
         return
     bound = "≥ 0" if allow_zero else "> 0"
     raise UserError(f"{flag} {value}{' ' + unit if unit else ''}: must be a finite number {bound}")
+
+
+def read_user_file(path, what: str, read, fix: str = ""):
+    """`read(path)` for a file a user named: a missing file, or one `read` fails on, is one line that names it
+    (`what`, e.g. 'model file') and, for a file that does not read, `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} not found")
+    try:
+        return read(path)
+    except Exception as err:  # readers (ASE, torch, json, yaml, zipfile) raise many types; all mean "not this file"
+        detail = type(err).__name__ + (f": {str(err).splitlines()[0]}" if str(err).strip() else "")
+        raise UserError(f"cannot read {path} as a {what} ({detail}){'; ' + fix if fix else ''}") from None
 
 
 def run_guarded(func, args, prog: str) -> int:

@@ -19,7 +19,7 @@ from trajcast_dist.analysis.msd import MSDResult
 from trajcast_dist.analysis.rdf import RDFResult
 from trajcast_dist.analysis.temperature import TemperatureResult
 from trajcast_dist.analysis.vdos import vdos_from_vacf
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 
 __all__ = ["FORMAT", "write_reference_curves", "read_reference_curves", "is_reference_curves"]
 
@@ -52,12 +52,7 @@ def read_reference_curves(path) -> dict:
     """The stored curves as the analysis' own result objects: keys source, paths, n_atoms, n_frames, dt_fs and
     rdf, vdos, msd, temperature (None where the file has none)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such reference-curves file; check the path")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not a JSON reference-curves file ({err})") from err
+    data = read_user_file(path, "reference-curves file (JSON)", lambda p: json.loads(p.read_text()))
     if data.get("format") != FORMAT:
         raise UserError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}; "
                         "write it with `trajcast-dist analyze MD.xyz --export-reference FILE`")

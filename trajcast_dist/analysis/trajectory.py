@@ -16,7 +16,7 @@ import ase
 import ase.io
 import numpy as np
 
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 from trajcast_dist.io.structure import has_velocities, velocities_A_per_fs
 from trajcast_dist.progress import progress_bar
 
@@ -57,13 +57,8 @@ def half_min_width_A(cell) -> float:
 def peek(path) -> FirstFrame:
     """Read only the first frame of `path`; raise UserError for a missing or unreadable file or mixed pbc."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such trajectory file; check the path")
-    try:
-        atoms = ase.io.read(path, index=0)
-    except Exception as err:  # ASE raises many types for malformed files; all mean "not a trajectory".
-        raise UserError(f"{path}: cannot read as extxyz ({type(err).__name__}: {err}); "
-                        "write it with ase.io.write(..., format='extxyz')") from err
+    atoms = read_user_file(path, "trajectory file", lambda p: ase.io.read(p, index=0),
+                           "write it with ase.io.write(..., format='extxyz')")
     return FirstFrame(path, atoms.numbers.copy(), np.array(atoms.cell), _periodic(atoms, path),
                       has_velocities(atoms))
 

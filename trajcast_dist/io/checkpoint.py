@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from trajcast_dist.config import stored_model
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 from trajcast_dist.io.atomic import atomic_path
 
 __all__ = ["save_model", "copy_with_metadata", "load_model", "read_metadata", "weights_sha256", "model_record",
@@ -40,11 +40,8 @@ def _write(path, meta: dict, state: dict) -> None:
 
 
 def read_metadata(path) -> tuple[dict, dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model file {path} not found")
+    payload = read_user_file(path, "model file", lambda p: torch.load(p, map_location="cpu", weights_only=True))
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         meta = json.loads(payload["metadata"])
     except Exception:
         raise UserError(f"{path} is not a trajcast-dist model file (or it is corrupted)") from None

@@ -24,7 +24,6 @@ one-line `UserError`.
 """
 
 import math
-from pathlib import Path
 
 import torch
 import yaml
@@ -33,7 +32,7 @@ from e3nn.math import normalize2mom
 from torch import nn
 
 from trajcast_dist.config import ModelConfig, Scales
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 
 __all__ = ["import_reference_model", "parse_type_map"]
 
@@ -87,13 +86,7 @@ def import_reference_model(weights_path, architecture_path, type_map: dict[int, 
 
 
 def _read_architecture(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"architecture file {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_user_file(path, "architecture file (YAML)", lambda p: yaml.safe_load(p.read_text()))
     arch = raw.get("model", raw) if isinstance(raw, dict) else None  # the reference accepts both layouts
     if not isinstance(arch, dict) or "num_hidden_channels" not in arch:
         raise UserError(f"{path}: not a reference TrajCast architecture (no num_hidden_channels); only "
@@ -102,13 +95,8 @@ def _read_architecture(path) -> dict:
 
 
 def _read_state(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise UserError(f"{path}: not a PyTorch state dict (torch.save(model.state_dict()))") from None
+    state = read_user_file(path, "weights file", lambda p: torch.load(p, map_location="cpu", weights_only=True),
+                           "write it with torch.save(model.state_dict())")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path}: expected a state dict of tensors (torch.save(model.state_dict()))")
     return {k: v.to(torch.float64) if v.is_floating_point() else v for k, v in state.items()}

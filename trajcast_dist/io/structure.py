@@ -1,27 +1,20 @@
 """Reading an input structure (any ASE format) into a forecast state, with checks that name the problem."""
 
-from pathlib import Path
 
 import ase.io
 import numpy as np
 
 from trajcast_dist import units
 from trajcast_dist.dynamics.state import SystemState
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 
 __all__ = ["read_structure", "state_from_atoms", "has_velocities", "velocities_A_per_fs"]
 
 
 def read_structure(path, index=-1, what: str = "structure"):
     """`ase.io.read` with one-line errors naming the file (a missing file, a format ASE cannot read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} file {path} not found")
-    try:
-        return ase.io.read(path, index=index)
-    except Exception as err:  # ASE raises many types for unreadable files
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"cannot read {path} as a {what} ({detail}); use a format ASE reads, e.g. extxyz") from None
+    return read_user_file(path, f"{what} file", lambda p: ase.io.read(p, index=index),
+                          "use a format ASE reads, e.g. extxyz")
 
 
 def has_velocities(atoms) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import read_user_file
 from trajcast_dist.io.atomic import atomic_path
 
 __all__ = ["save_state", "load_state", "rng_state", "set_rng_state", "export_checkpoint"]
@@ -27,13 +27,8 @@ def save_state(path, state: dict) -> None:
 
 
 def load_state(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} not found; train without --resume or give the right --out")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UserError(f"{path}: not a readable training checkpoint ({type(err).__name__})") from None
+    return read_user_file(path, "checkpoint", lambda p: torch.load(p, map_location="cpu", weights_only=True),
+                          "train without --resume or give the right --out")
 
 
 def rng_state() -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 
 __all__ = ["make_engine", "PlainEngine", "DeepSpeedEngine", "check_deepspeed_config"]
 
@@ -129,12 +129,7 @@ def check_deepspeed_config(path) -> dict:
     if not path:
         raise UserError("--engine deepspeed needs training.deepspeed_config (e.g. configs/deepspeed_zero1.json)")
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"deepspeed config {path} not found")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
+    config = read_user_file(path, "deepspeed config", lambda p: json.loads(p.read_text()))
     stage = config.get("zero_optimization", {}).get("stage", 0)
     if stage not in (0, 1, 2):
         raise UserError(f"{path}: zero_optimization.stage = {stage}; trajcast-dist supports ZeRO stages 0, 1, 2")
