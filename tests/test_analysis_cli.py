@@ -75,6 +75,22 @@ def test_library_analyze_compares_forecast_with_reference(files, tmp_path):
     assert "D O (1e-9 m²/s)" in format_summary(summary)
 
 
+def test_a_forecast_the_force_field_refuses_keeps_every_other_observable(files, tmp_path):
+    """The energy function refuses frames from step 100 on (as LAMMPS SPC/Fw refuses a broken water molecule):
+    the summary notes it with the file and frames; RDF, MSD and T are still there."""
+    from trajcast_dist.errors import UserError
+
+    def refusing(frames):
+        if any(a.info["step"] >= 100 for a in frames):
+            raise UserError("water frame: oxygen 3 has 1 nearest hydrogens")
+        return np.zeros(len(frames))
+
+    summary = analyze(files["forecast"], out_dir=tmp_path / "out", progress=False, energy_fn=refusing)
+    assert "energy" not in summary and {"rdf", "diffusion", "temperature"} <= set(summary)
+    assert ("energy (forecast: forecast.xyz) not computed from analysed frame 0–159 on (water frame: oxygen 3 has 1 "
+            "nearest hydrogens); the other observables use every frame") in summary["notes"]
+
+
 def test_broken_equipartition_is_measured_and_noted(files, tmp_path):
     """H at 450 K, O at 300 K: T_s per element, and the summary says so."""
     hot = write_water_like(tmp_path / "hot.xyz", 3, n_frames=80, t_hydrogen=450.0)

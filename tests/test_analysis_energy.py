@@ -6,6 +6,7 @@ from ase import Atoms
 
 from trajcast_dist import units
 from trajcast_dist.analysis.energy import EnergyAccumulator, energy_distribution, histogram_overlap, shared_edges
+from trajcast_dist.errors import UserError
 
 K_EV_PER_A2 = 2.0
 
@@ -39,6 +40,23 @@ def test_harmonic_energies_have_equipartition_mean_and_batching_keeps_order():
     assert result.mean_ev == pytest.approx(1.5 * 5 * units.KB_EV_PER_K * 300.0, rel=0.02)
     # E is Gamma(3N/2, k_B T): σ = √(3N/2)·k_B T.
     assert result.sigma_ev == pytest.approx(np.sqrt(7.5) * units.KB_EV_PER_K * 300.0, rel=0.05)
+
+
+def test_a_frame_the_force_field_refuses_stops_the_energies_and_says_which():
+    """A broken molecule half-way through a forecast: the energies stop (None) with the frames named, no crash."""
+    calls = []
+
+    def refusing(batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise UserError("water frame: oxygen 24 has 1 nearest hydrogens")
+        return harmonic_energy(batch)
+
+    accumulator = EnergyAccumulator(refusing, chunk=256)
+    for atoms in canonical_frames(1000, 300.0, seed=1):
+        accumulator.add(atoms)
+    assert accumulator.result() is None and calls == [256, 256, 256]  # nothing evaluated after the failure
+    assert accumulator.failure == "analysed frame 512–767 on (water frame: oxygen 24 has 1 nearest hydrogens)"
 
 
 def test_histogram_overlap_high_for_same_ensemble_and_low_for_another_temperature():

@@ -35,31 +35,45 @@ class EnergyResult:
 
 class EnergyAccumulator:
     """Collects frames while a trajectory streams by and evaluates them in batches of `chunk`, so only one
-    batch of Atoms is held at a time (the force-field call has a per-call start-up cost worth amortising)."""
+    batch of Atoms is held at a time (the force-field call has a per-call start-up cost worth amortising).
+
+    A UserError of `energy_fn` (a frame the force field cannot take: a water molecule the forecast broke apart)
+    stops the energies, not the analysis: `failure` says which frames and why, and `result()` is None."""
 
     def __init__(self, energy_fn: EnergyFunction, chunk: int = 256):
         self.energy_fn = energy_fn
         self.chunk = chunk
+        self.failure: str | None = None
         self._batch: list = []
         self._energies: list[np.ndarray] = []
+        self._done = 0
 
     def add(self, atoms) -> None:
-        self._batch.append(atoms.copy())
+        if self.failure is None:
+            self._batch.append(atoms.copy())
         if len(self._batch) == self.chunk:
             self._flush()
 
-    def result(self) -> np.ndarray:
+    def result(self) -> np.ndarray | None:
         self._flush()
+        if self.failure is not None:
+            return None
         return np.concatenate(self._energies) if self._energies else np.zeros(0)
 
     def _flush(self) -> None:
         if not self._batch:
             return
-        energies = np.asarray(self.energy_fn(self._batch), dtype=float).reshape(-1)
+        try:
+            energies = np.asarray(self.energy_fn(self._batch), dtype=float).reshape(-1)
+        except UserError as err:
+            self.failure = f"analysed frame {self._done}–{self._done + len(self._batch) - 1} on ({err})"
+            self._batch = []
+            return
         if energies.size != len(self._batch):
             raise UserError(f"energy function returned {energies.size} energies for {len(self._batch)} frames; "
                             "it must return one potential energy (eV) per frame")
         self._energies.append(energies)
+        self._done += len(self._batch)
         self._batch = []
 
 

@@ -92,6 +92,7 @@ class _SetResult:
     energy: object = None
     dihedral: object = None
     energies_ev: np.ndarray | None = None
+    energy_failure: str | None = None
     angles_deg: np.ndarray | None = None
 
 
@@ -329,7 +330,7 @@ def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, prog
                                                     context.n_dof, settings.t0_K,
                                                     {k: [row[k] for row in rows] for k in rows[0]})
     if context.energies is not None:
-        result.energies_ev = context.energies.result()
+        result.energies_ev, result.energy_failure = context.energies.result(), context.energies.failure
     if "dihedral" in wanted:
         result.angles_deg = np.concatenate([f.angles for f in files])
     return result
@@ -425,6 +426,9 @@ def _summarise(forecast: _SetResult, reference: _SetResult | None, plan: _Plan, 
                                           "species_mean_K")} | {"equipartition_gap": equipartition_gap(s.temperature)}
                                   for name, s in having("temperature").items()}
         summary["notes"] += _equipartition_notes(summary["temperature"])
+    summary["notes"] += [f"energy ({name}: {', '.join(Path(p).name for p in s.paths)}) not computed from "
+                         f"{s.energy_failure}; the other observables use every frame"
+                         for name, s in sets.items() if s.energy_failure]
     if forecast.energies_ev is not None:
         _finish_energy(forecast, having("energies_ev").get("reference"), summary)
     if forecast.angles_deg is not None:
