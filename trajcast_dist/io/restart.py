@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from trajcast_dist.dynamics.state import SystemState
-from trajcast_dist.errors import UserError
+from trajcast_dist.errors import UserError, read_user_file
 from trajcast_dist.io.atomic import atomic_path, remove_stale_temporaries, temporary_name
 from trajcast_dist.io.blocks import CHUNK_ATOMS, AtomBlock
 
@@ -93,16 +93,8 @@ class RestartReader:
 
     def __init__(self, path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise UserError(f"restart file {self.path} not found")
-        try:
-            with zipfile.ZipFile(self.path) as archive:
-                self.meta = json.loads(bytes(_read_member(archive, "meta")).decode())
-                self.cell, self.pbc = _read_member(archive, "cell"), _read_member(archive, "pbc")
-                with archive.open("ids.npy") as member:
-                    self.n_atoms = int(_npy_header(member)[0][0])
-        except Exception:
-            raise UserError(f"{self.path} is not a trajcast-dist restart file") from None
+        self.meta, self.cell, self.pbc, self.n_atoms = read_user_file(self.path, "restart file", _read_header,
+                                                                      "give a .restart.npz that forecast wrote")
         if self.meta.get("format") != _FORMAT:
             raise UserError(f"{self.path}: unsupported restart format {self.meta.get('format')!r}")
 
@@ -196,6 +188,15 @@ def _frame_end(path: Path, start: int, n_atoms: int, step: int) -> int | None:
             if not handle.readline().endswith(b"\n"):
                 return None
         return handle.tell()
+
+
+def _read_header(path: Path) -> tuple[dict, np.ndarray, np.ndarray, int]:
+    """(meta, cell, pbc, number of atoms) without reading the atoms."""
+    with zipfile.ZipFile(path) as archive:
+        with archive.open("ids.npy") as member:
+            n_atoms = int(_npy_header(member)[0][0])
+        return (json.loads(bytes(_read_member(archive, "meta")).decode()), _read_member(archive, "cell"),
+                _read_member(archive, "pbc"), n_atoms)
 
 
 def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
