@@ -330,7 +330,8 @@ def _analyse_set(paths, plan: _Plan, settings: AnalysisSettings, energy_fn, prog
                                                     context.n_dof, settings.t0_K,
                                                     {k: [row[k] for row in rows] for k in rows[0]})
     if context.energies is not None:
-        result.energies_ev, result.energy_failure = context.energies.result(), context.energies.failure
+        result.energies_ev = context.energies.result()  # flushes the last batch, which may fail too
+        result.energy_failure = context.energies.failure
     if "dihedral" in wanted:
         result.angles_deg = np.concatenate([f.angles for f in files])
     return result

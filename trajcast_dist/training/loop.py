@@ -191,6 +191,7 @@ class _Trainer:
     def run(self) -> TrainResult:
         if self.p.resumed:
             self._load(*self.p.resumed)
+            self.p.resumed = None  # the weights and optimiser state are in the model now; free the checkpoint copy
         else:
             self.log(f"# trajcast-dist train: {self.model.num_weights()} weights, species {self.p.species}, "
                      f"{self.tc.dtype}, {self.tc.path} path, engine {self.engine.name}, {self.dist.world_size} rank(s) "
