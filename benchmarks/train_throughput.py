@@ -107,9 +107,7 @@ def main() -> None:
         return worker(args)
 
     from trajcast_dist.config import load_config
-    # The synthetic store the tests also train on, its targets damped off free flight: a config with a ballistic
-    # baseline needs a residual to scale by.
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests"))  # the synthetic store the tests also train on
     from toy_store import write_toy_store
 
     load_before = os.getloadavg()
@@ -119,6 +117,7 @@ def main() -> None:
         for name, steps in zip(args.configs, args.steps + args.steps[-1:] * len(args.configs)):
             config = str(ROOT / "configs" / f"{name}.yaml")
             cutoff = load_config(config).model.cutoff_A
+            # Targets damped off free flight: a config with a ballistic baseline needs a residual to scale by.
             data = write_toy_store(tmp / f"{name}.zarr", {"train": max(24, 2 * args.batch * (args.warmup + steps)),
                                                           "val": 2}, molecules_per_side=4,
                                    cutoff_A=cutoff, shard_frames=4, damping=0.1)
