@@ -61,3 +61,28 @@ def test_without_a_reference_only_equipartition_is_judged():
             entry.pop("reference")
     del s["vdos"]
     assert statuses(s) == {"equipartition": WITHIN}
+
+
+def with_temperature(mean_K, t0_K=300.0, n_frames=2001, dt_fs=5.0):
+    s = summary()
+    s["temperature"]["forecast"]["mean_K"] = mean_K
+    s["settings"] = {"t0_K": t0_K}
+    s["forecast"] = {"n_frames": n_frames, "dt_fs": dt_fs}
+    return s
+
+
+def test_mean_temperature_is_judged_against_an_explicit_target_only():
+    edge = 300.0 * (1 + TOLERANCES.temperature_mean)
+    assert statuses(with_temperature(edge - 0.01))["temperature"] == WITHIN
+    verdicts = judge(with_temperature(edge + 0.01))
+    assert {v.key for v in verdicts if v.status == OUTSIDE} == {"temperature"}
+    assert overall_verdict(verdicts) == "verdict: OUTSIDE tolerance on 1 of 5 judged observables (T mean)"
+    # a run that ran away late: the mean of a 550 K run 12 % high
+    assert statuses(with_temperature(614.0, t0_K=550.0))["temperature"] == OUTSIDE
+    # without --t0 the target defaults to the mean: nothing to judge
+    assert "temperature" not in statuses(with_temperature(310.0, t0_K=None))
+
+
+def test_mean_temperature_of_a_short_run_is_not_judged_and_says_why():
+    short = {v.key: v for v in judge(with_temperature(320.0, n_frames=101))}["temperature"]
+    assert short.status == NOT_JUDGED and "0.5 ps analysed < 5 ps" in short.reason

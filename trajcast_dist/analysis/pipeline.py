@@ -156,7 +156,8 @@ def format_summary(summary: dict) -> str:
     if temperature:
         cells = [f"{t['mean_K']:.1f} ± {t['sigma_K']:.1f}" if t else "" for t in
                  (temperature["forecast"], temperature.get("reference"))]
-        rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}", ""))
+        rows.append(("T mean ± σ (K)", *cells, f"canonical σ {temperature['forecast']['sigma_canonical_K']:.1f}",
+                     verdict("temperature")))
         if len(temperature["forecast"]["species_mean_K"]) > 1:
             cells = [" / ".join(f"{k} {v:.0f}" for k, v in t["species_mean_K"].items()) if t else "" for t in
                      (temperature["forecast"], temperature.get("reference"))]
