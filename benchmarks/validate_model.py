@@ -137,7 +137,7 @@ def main() -> None:
         bounds = issue13_bounds(summary, 300.0, args.steps + 1 - skipped)
         print(f"issue #13 bounds: {sum(met for *_, met in bounds)} of {len(bounds)} met")
         for name, value, bound, met in bounds:
-            print(f"  {name:<20} {value:>10.4g}   {bound:<16} {'met' if met else 'NOT MET'}")
+            print(f"  {name:<20} {value:>10.6g}   {bound:<16} {'met' if met else 'NOT MET'}")
 
 
 if __name__ == "__main__":
