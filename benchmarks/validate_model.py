@@ -10,8 +10,8 @@ re-evaluated with the reference force field of --system.
 
 The first checks the shipped default against the MD curves it ships with, from the shipped MD frame (issue #13's
 one command). Writes OUT/test_metrics.json, OUT/forecast.xyz (+ log), OUT/analysis/ (plots, summary.json) and
-prints the side-by-side table, then (water) each bound of issue #13 met or not. The numbers go to
-docs/validation.md by hand, next to the paper's.
+prints the side-by-side table, then (water) each bound of issue #13 met or not. `benchmarks/validation_table.py`
+tabulates several such runs for docs/validation.md.
 """
 
 import argparse
