@@ -5,7 +5,7 @@ them, each run judged by issue #13's bounds (`validate_model.issue13_bounds`).
 
 Each RUN is a validate_model --out directory (it reads RUN/analysis/summary.json); the row is labelled with the
 directory's name. --steps is the forecast length the runs were given, so that a run that stopped early counts as
-unstable. The tables of docs/validation.md are this script's output.
+unstable. The rows and ranges of docs/validation.md's 100 ps tables are its output (labelled there by start and seed).
 """
 
 import argparse
@@ -20,7 +20,7 @@ from validate_model import issue13_bounds
 
 def minus(text: str) -> str:
     """Typeset negative numbers with a minus sign, as the docs do."""
-    return re.sub(r"-(?=\d)", "−", text)
+    return re.sub(r"(?<![\w.])-(?=\d)", "−", text)
 
 HEADER = ("| run | T [K] | T_H / T_O | \\|T_H−T_O\\|/T | g_OO peak (MD {g:.2f}) | RDF dev O–O | VDOS all (H) "
           "| g_OH (MD {goh:.1f}) | D_O (MD {d:.2f}) | bounds met |")
