@@ -22,6 +22,7 @@ def minus(text: str) -> str:
     """Typeset negative numbers with a minus sign, as the docs do."""
     return re.sub(r"(?<![\w.])-(?=\d)", "−", text)
 
+
 HEADER = ("| run | T [K] | T_H / T_O | \\|T_H−T_O\\|/T | g_OO peak (MD {g:.2f}) | RDF dev O–O | VDOS all (H) "
           "| g_OH (MD {goh:.1f}) | D_O (MD {d:.2f}) | bounds met |")
 
