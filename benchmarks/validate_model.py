@@ -35,6 +35,12 @@ def run(command: list[str], log: Path | None = None) -> None:
         sys.exit(f"validate_model: {command[0]} failed (exit {result.returncode}){f'; see {log}' if log else ''}")
 
 
+def expected_frames(summary: dict, steps: int) -> int:
+    """Frames `analyze` reads from a run of `steps` steps that never stopped early: the start and every step,
+    less those before its --skip-ps."""
+    return steps + 1 - round(summary["settings"]["skip_ps"] * 1000.0 / summary["forecast"]["dt_fs"])
+
+
 def issue13_bounds(summary: dict, frames: int) -> list[tuple[str, float, str, bool]]:
     """(quantity, value, bound, met) for each bound of issue #13 on one water run's analysis/summary.json.
 
@@ -135,8 +141,7 @@ def main() -> None:
     print((out / "analyze.log").read_text())
     if args.system == "water":
         summary = json.loads((out / "analysis" / "summary.json").read_text())
-        skipped = round(args.skip_ps * 1000.0 / summary["forecast"]["dt_fs"])  # frames before --skip-ps
-        bounds = issue13_bounds(summary, args.steps + 1 - skipped)
+        bounds = issue13_bounds(summary, expected_frames(summary, args.steps))
         print(f"issue #13 bounds: {sum(met for *_, met in bounds)} of {len(bounds)} met")
         for name, value, bound, met in bounds:
             print(f"  {name:<20} {value:>10.6g}   {bound:<16} {'met' if met else 'NOT MET'}")

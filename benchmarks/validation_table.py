@@ -15,7 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from validate_model import issue13_bounds
+from validate_model import expected_frames, issue13_bounds
 
 
 def minus(text: str) -> str:
@@ -42,11 +42,12 @@ def row(name: str, s: dict, frames: int) -> tuple[str, dict]:
     t_h, t_o = t["species_mean_K"]["H"], t["species_mean_K"]["O"]
     d, d_md = s["diffusion"]["O"]["forecast"], s["diffusion"]["O"]["reference"]["D"]
     bounds = issue13_bounds(s, frames)
+    judged = {quantity: value for quantity, value, _, _ in bounds}
     missed = [quantity for quantity, _, _, met in bounds if not met]
     met = f"{len(bounds) - len(missed)} of {len(bounds)}"
     if missed:
         met = f"**{met}** ({', '.join(missed)})".replace("|", "\\|")  # a bar would end the table cell
-    values = {"T": t["mean_K"], "T_H": t_h, "T_O": t_o, "spread": abs(t_h - t_o) / t["mean_K"],
+    values = {"T": t["mean_K"], "T_H": t_h, "T_O": t_o, "spread": judged["|T_H − T_O| / T"],
               "g_OO": s["rdf"]["O-O"]["forecast"]["peak_g"], "rdf_dev": s["rdf"]["O-O"]["deviation"],
               "vdos": s["vdos"]["all"]["overlap"], "g_OH": s["rdf"]["O-H"]["forecast"]["peak_g"],
               "D": d["D"], "D_pct": 100.0 * (d["D"] / d_md - 1.0), "met": not missed}
@@ -84,8 +85,7 @@ def main() -> None:
     print("|---" * 10 + "|")
     values = []
     for run, s in zip(args.runs, summaries):
-        skipped = round(s["settings"]["skip_ps"] * 1000.0 / s["forecast"]["dt_fs"])  # frames before --skip-ps
-        text, v = row(run.name, s, args.steps + 1 - skipped)
+        text, v = row(run.name, s, expected_frames(s, args.steps))
         print(text)
         values.append(v)
     print()
