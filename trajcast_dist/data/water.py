@@ -62,8 +62,9 @@ def _equilibration(temperature_K: float, total_fs: float, seed: int):
     # (CSVR, Nosé–Hoover) scales every velocity together and leaves the split of heat between the elements as the
     # start has it, and the liquid evens it out slowly: after the paper's stages alone the oxygens ran 9 K warmer
     # than the hydrogens on average over the next 100 ps, up to 23 K (docs/validation.md). 2 ps of per-atom
-    # Langevin (damping 100 fs) brings both elements to the temperature at 300 K (not at 550 K, where the hydrogens
-    # stay 20-70 K hot under every thermostat tried); then the paper's Nosé–Hoover stage (relaxation time 0.5 ps).
+    # Langevin (damping 100 fs) brings both elements to the temperature at 300 K (not always at 550 K: with seed 550
+    # the hydrogens stayed 20-70 K hot through it and the Nosé–Hoover stage); then the paper's Nosé–Hoover stage
+    # (relaxation time 0.5 ps).
     # Temperature with 3N-3 degrees of freedom (LAMMPS default).
     heat_up = Stage([f"velocity all create {temperature_K} {lammps_seed(seed)} mom yes rot no dist gaussian loop geom",
                      "fix heat_nve all nve",
