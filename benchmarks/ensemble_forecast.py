@@ -25,6 +25,9 @@ from trajcast_dist.io import checkpoint
 def averaged(members):
     """The first member, its forward the mean of every member's (displacement, velocity)."""
     first, forward = members[0], members[0].forward
+    if any((m.species, m.cutoff_A, m.dt_fs) != (first.species, first.cutoff_A, first.dt_fs) for m in members[1:]):
+        # the graph is built once, with the first member's cutoff, for all of them
+        sys.exit("ensemble_forecast: the --members differ in elements, cutoff or Δt; average models of one system")
 
     def mean_forward(graph, **options):
         outputs = [forward(graph, **options)] + [m(graph, **options) for m in members[1:]]
@@ -77,7 +80,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["mae", "forecast"])
     parser.add_argument("--members", nargs="+", required=True, help="model files, the first giving the settings")
-    parser.add_argument("--gain", help="velocity gains for every member, e.g. H=0.9965,O=1.0019")
+    parser.add_argument("--gain", help="velocity gains for every member, e.g. H=0.9965,O=1.0019 (an element not named gets 1)")
     parser.add_argument("--store", help="pair store with a test split (mae)")
     parser.add_argument("--max-frames", type=int, default=200)
     argv = sys.argv[1:]

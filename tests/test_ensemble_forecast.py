@@ -1,11 +1,13 @@
 """`benchmarks/ensemble_forecast.py`: the mean of several models' outputs, run through the forecast CLI."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import ase.io
 import numpy as np
+import pytest
 import torch
 from helpers import predict, thermal_velocities
 
@@ -38,6 +40,14 @@ def test_the_average_is_the_mean_of_the_members_and_keeps_the_momentum(tiny_conf
     np.testing.assert_allclose(v, (va + vb) / 2, rtol=0, atol=1e-14)
     masses = units.masses_amu(water.numbers)[:, None]
     np.testing.assert_allclose((masses * v).sum(0), (masses * velocities).sum(0), rtol=0, atol=1e-12)
+
+
+def test_members_of_different_cutoffs_are_refused(tiny_config, tiny_scales, tiny_model):
+    from trajcast_dist.model import TrajCast
+
+    other = TrajCast(dataclasses.replace(tiny_config, cutoff_A=tiny_config.cutoff_A + 1.0), [1, 8], scales=tiny_scales)
+    with pytest.raises(SystemExit, match="differ in elements, cutoff"):
+        averaged([tiny_model, other])
 
 
 def test_a_model_averaged_with_itself_forecasts_as_the_model_alone(tiny_model, water, tmp_path):
