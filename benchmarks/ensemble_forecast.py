@@ -50,11 +50,10 @@ def mae(args) -> None:
     members = [checkpoint.load_model(p, dtype=torch.float32)[0].use_fast_inference() for p in args.members]
     store, first = PairStore(args.store), members[0]
     rms = (first.scales.displacement_rms_A, first.scales.velocity_rms_A_per_fs)
-    runs = [(path, m) for path, m in zip(args.members, members)] + [("average", None)]
-    for label, model in runs:
-        forward = model or (lambda graph: tuple(sum(p) / len(p) for p in zip(*(m(graph) for m in members))))
-        s = evaluate(first, store, "test", LocalReducer(), 2, rms, max_frames=args.max_frames,
-                     forward=forward).summary()
+    for label, forward in [*zip(args.members, members), ("average", None)]:
+        # each member alone on the first's graph and scales; the average last, as it takes over the first's forward
+        s = evaluate(first if forward else averaged(members), store, "test", LocalReducer(), 2, rms,
+                     max_frames=args.max_frames, forward=forward).summary()
         print(f"{label}: MAE [1e-5 Å, 1e-5 Å/fs] " + " ".join(
             f"{key}={s[key] * 1e5:.2f}" for key in ("mae_d", "mae_v", "mae_d_H", "mae_v_H", "mae_d_O", "mae_v_O")))
 

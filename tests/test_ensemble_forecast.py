@@ -69,3 +69,22 @@ def test_a_model_averaged_with_itself_forecasts_as_the_model_alone(tiny_model, w
     for x, y in zip(*frames):
         np.testing.assert_array_equal(x.positions, y.positions)
         np.testing.assert_array_equal(x.get_velocities(), y.get_velocities())
+
+
+def test_mae_prints_each_member_and_an_average_below_their_mean(tiny_config, tiny_scales, tmp_path, capsys):
+    import argparse
+
+    from ensemble_forecast import mae
+    from toy_store import write_toy_store
+
+    from trajcast_dist.io.checkpoint import save_model
+
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for path, model in zip(paths, _two_models(tiny_config, tiny_scales)):
+        save_model(path, model)
+    store = write_toy_store(tmp_path / "toy.zarr", {"train": 2, "val": 2, "test": 2})
+    mae(argparse.Namespace(members=[str(p) for p in paths], store=str(store), max_frames=2))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(paths[0]), str(paths[1]), "average"]
+    d = [float(line.split("mae_d=")[1].split()[0]) for line in lines]
+    assert d[2] < (d[0] + d[1]) / 2 and d[2] not in d[:2]  # |mean error| ≤ mean |error|, strict for two networks
