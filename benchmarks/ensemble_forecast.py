@@ -79,7 +79,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["mae", "forecast"])
     parser.add_argument("--members", nargs="+", required=True, help="model files, the first giving the settings")
-    parser.add_argument("--gain", help="velocity gains for every member, e.g. H=0.9965,O=1.0019 (an element not named gets 1)")
+    parser.add_argument("--gain",
+                        help="velocity gains for every member, e.g. H=0.9965,O=1.0019 (an element not named gets 1)")
     parser.add_argument("--store", help="pair store with a test split (mae)")
     parser.add_argument("--max-frames", type=int, default=200)
     argv = sys.argv[1:]

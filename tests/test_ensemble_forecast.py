@@ -55,8 +55,8 @@ def test_a_model_averaged_with_itself_forecasts_as_the_model_alone(tiny_model, w
 
     save_model(tmp_path / "m.pt", tiny_model)
     ase.io.write(tmp_path / "start.xyz", water)
-    common = [str(tmp_path / "start.xyz"), "--steps", "3", "--stride", "1", "--temperature", "300", "--tau", "50", "--seed", "3",
-              "--dtype", "float64", "--quiet"]
+    common = [str(tmp_path / "start.xyz"), "--steps", "3", "--stride", "1", "--temperature", "300", "--tau", "50",
+              "--seed", "3", "--dtype", "float64", "--quiet"]
     alone = subprocess.run(["trajcast-dist-forecast", *common, "--model", str(tmp_path / "m.pt"),
                             "--output", str(tmp_path / "alone.xyz")], capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr
